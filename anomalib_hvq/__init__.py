@@ -1,0 +1,1 @@
+"""anomalib-hvq: HVQ-Trans for anomalib."""
