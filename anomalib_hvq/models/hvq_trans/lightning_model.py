@@ -1,0 +1,253 @@
+"""HVQ-Trans as an anomalib ``AnomalibModule``.
+
+Paper: Lu et al., "Hierarchical Vector Quantized Transformer for Multi-class Unsupervised Anomaly
+Detection", NeurIPS 2023. One model serves every category of a dataset: each category has its own
+codebooks and output head, chosen by the batch's ``class_index`` in training and by a label-free
+router (or, in ``oracle`` mode, the ground-truth class) at test time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+import timm
+import torch
+from anomalib import LearningType
+from anomalib.data import Batch
+from anomalib.metrics import Evaluator
+from anomalib.models.components import AnomalibModule
+from anomalib.post_processing import PostProcessor
+from anomalib.pre_processing import PreProcessor
+from anomalib.visualization import Visualizer
+from lightning.pytorch.utilities.types import STEP_OUTPUT, OptimizerLRScheduler
+from torchvision.transforms.v2 import Compose, Normalize, Resize
+
+from .codebook_usage import CodebookUsage
+from .torch_model import HVQTransModel
+
+logger = logging.getLogger(__name__)
+
+
+class ClassRouting(str, Enum):
+    """How the class of a validation/test image is chosen.
+
+    ``centroid``: label-free, nearest class centroid of pooled backbone features (also used by predict
+    and by exported models). ``oracle``: the batch's ground-truth class (the paper's protocol).
+    """
+
+    CENTROID = "centroid"
+    ORACLE = "oracle"
+
+
+class HVQTrans(AnomalibModule):
+    """HVQ-Trans: hierarchical vector-quantized transformer for multi-class anomaly detection.
+
+    Args:
+        backbone: timm backbone name (official: EfficientNet-B4).
+        pre_trained: Load ImageNet backbone weights.
+        backbone_weights: Local timm- or lukemelas-format backbone weight file (no download).
+        num_classes: Number of classes; by default taken from the datamodule's ``class_names``.
+        class_names: Class names in index order; by default taken from the datamodule and saved in
+            checkpoints.
+        class_routing: ``centroid`` (label-free) or ``oracle`` (ground-truth class) for validation/test.
+        backbone_train_mode: Keep the frozen backbone in train mode while training, as the official code did.
+        hidden_dim: Encoder width (decoder and lower codebooks use twice this).
+        num_layers: Encoder layers = lower quantization levels = decoder layers.
+        num_heads: Attention heads.
+        ffn_dim: Feed-forward width.
+        dropout: Transformer dropout.
+        num_codes: Codes per codebook.
+        decay: Codebook EMA decay.
+        commitment_weight: Weight of the commitment loss.
+        ot_weight: Weight of the OT score in the anomaly map.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        pre_processor: Pre-processor, or ``True`` for the default (224x224, backbone normalisation).
+        post_processor: Post-processor, or ``True`` for the default.
+        evaluator: Evaluator, or ``True`` for the default (image/pixel AUROC and F1).
+        visualizer: Visualizer, or ``True`` for the default.
+
+    """
+
+    def __init__(
+        self,
+        backbone: str = "tf_efficientnet_b4",
+        pre_trained: bool = True,
+        backbone_weights: str | None = None,
+        num_classes: int | None = None,
+        class_names: list[str] | None = None,
+        class_routing: ClassRouting | str = ClassRouting.CENTROID,
+        backbone_train_mode: bool = False,
+        hidden_dim: int = 256,
+        num_layers: int = 4,
+        num_heads: int = 8,
+        ffn_dim: int = 1024,
+        dropout: float = 0.1,
+        num_codes: int = 512,
+        decay: float = 0.99,
+        commitment_weight: float = 0.25,
+        ot_weight: float = 80.0,
+        lr: float = 1e-4,
+        weight_decay: float = 1e-4,
+        pre_processor: PreProcessor | bool = True,
+        post_processor: PostProcessor | bool = True,
+        evaluator: Evaluator | bool = True,
+        visualizer: Visualizer | bool = True,
+    ) -> None:
+        if pre_processor is True:
+            pre_processor = self.configure_pre_processor(backbone=backbone)
+        super().__init__(
+            pre_processor=pre_processor,
+            post_processor=post_processor,
+            evaluator=evaluator,
+            visualizer=visualizer,
+        )
+        if class_names is not None and num_classes is not None and len(class_names) != num_classes:
+            msg = f"num_classes={num_classes} but {len(class_names)} class_names were given: {class_names}."
+            raise ValueError(msg)
+        self.class_names: list[str] | None = list(class_names) if class_names is not None else None
+        self.class_routing = ClassRouting(class_routing)
+        self.lr, self.weight_decay = lr, weight_decay
+        self.model = HVQTransModel(
+            num_classes=num_classes or (len(class_names) if class_names else 1),
+            backbone=backbone,
+            pre_trained=pre_trained,
+            backbone_weights=backbone_weights,
+            backbone_train_mode=backbone_train_mode,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            ffn_dim=ffn_dim,
+            dropout=dropout,
+            num_codes=num_codes,
+            decay=decay,
+            commitment_weight=commitment_weight,
+            ot_weight=ot_weight,
+        )
+        self.codebook_usage = self._make_codebook_usage()
+
+    def _make_codebook_usage(self) -> CodebookUsage:
+        return CodebookUsage(self.model.num_layers + 1, self.model.num_classes, self.model.num_codes)
+
+    def _set_classes(self, names: Sequence[str]) -> None:
+        """Adopt ``names`` as the class list, rebuilding the class-dependent parts if their count changes."""
+        names = list(names)
+        if len(names) != self.model.num_classes:
+            self.model.reset_classes(len(names))
+            self.codebook_usage = self._make_codebook_usage()
+        self.class_names = names
+        self.hparams["class_names"] = names
+        self.hparams["num_classes"] = len(names)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Take the classes from the datamodule unless the model already has them."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        names = getattr(datamodule, "class_names", None)
+        if names is None:
+            names = [str(getattr(datamodule, "category", "default"))]
+        if self.class_names is None:
+            self._set_classes(names)
+        unknown = sorted(set(names) - set(self.class_names))
+        if unknown and getattr(datamodule, "class_names", None) is not None:
+            msg = (
+                f"The datamodule has classes {unknown} that this model does not know (it knows "
+                f"{self.class_names}). Train a model on them, or restrict the datamodule's `categories`."
+            )
+            raise ValueError(msg)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Rebuild the class-dependent parts to the checkpoint's classes before its weights load."""
+        super().on_load_checkpoint(checkpoint)
+        names = checkpoint.get("hyper_parameters", {}).get("class_names")
+        if names:
+            self._set_classes(names)
+
+    @classmethod
+    def checkpoint_safe_globals(cls) -> Sequence[Any]:
+        """Types saved in the hyperparameters."""
+        return (ClassRouting,)
+
+    @classmethod
+    def configure_pre_processor(
+        cls, image_size: tuple[int, int] | None = None, backbone: str = "tf_efficientnet_b4"
+    ) -> PreProcessor:
+        """Resize to 224x224 (the paper's size) and normalise with the backbone's ImageNet statistics."""
+        config = timm.get_pretrained_cfg(backbone)
+        mean = config.mean if config is not None else (0.485, 0.456, 0.406)
+        std = config.std if config is not None else (0.229, 0.224, 0.225)
+        transform = Compose([Resize(image_size or (224, 224)), Normalize(mean=list(mean), std=list(std))])
+        return PreProcessor(transform=transform)
+
+    def _class_index(self, batch: Batch) -> torch.Tensor | None:
+        """Return the batch's class per sample in this model's class order, or ``None`` if it has none."""
+        categories = getattr(batch, "category", None)
+        if categories is not None and self.class_names is not None:
+            unknown = sorted(set(categories) - set(self.class_names))
+            if unknown:
+                msg = f"Batch has classes {unknown} unknown to this model (it knows {self.class_names})."
+                raise ValueError(msg)
+            indices = [self.class_names.index(name) for name in categories]
+            return torch.tensor(indices, dtype=torch.long, device=batch.image.device)
+        return getattr(batch, "class_index", None)
+
+    def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
+        """Reconstruct the batch's features with its classes' codebooks and return the loss."""
+        del args, kwargs
+        output = self.model.training_output(batch.image, self._class_index(batch))
+        self.codebook_usage.update(output.codes, output.class_index)
+        batch_size = batch.image.shape[0]
+        self.log("train_loss", output.terms.loss, prog_bar=True, on_epoch=True, batch_size=batch_size)
+        self.log("train_reconstruction", output.terms.reconstruction, on_epoch=True, batch_size=batch_size)
+        self.log("train_commitment", output.terms.commitment, on_epoch=True, batch_size=batch_size)
+        return {"loss": output.terms.loss}
+
+    def on_train_epoch_end(self) -> None:
+        """Log codebook usage of the epoch."""
+        self.log_dict(self.codebook_usage.compute())
+        self.codebook_usage.reset()
+
+    def _predict(self, batch: Batch) -> Batch:
+        class_index = self._class_index(batch) if self.class_routing is ClassRouting.ORACLE else None
+        predictions = self.model(batch.image, class_index)
+        return batch.update(**predictions._asdict())
+
+    def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
+        """Score the batch (used to fit the post-processor's normalisation and thresholds)."""
+        del args, kwargs
+        return self._predict(batch)
+
+    def test_step(self, batch: Batch, batch_idx: int, *args, **kwargs) -> STEP_OUTPUT:
+        """Score the batch with the configured class routing."""
+        del args, kwargs, batch_idx
+        return self._predict(batch)
+
+    def configure_optimizers(self) -> OptimizerLRScheduler:
+        """AdamW with the learning rate divided by 10 after 80% of the epochs (the paper's step at 800/1000)."""
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
+        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
+        max_steps = self.trainer.max_steps if self._trainer is not None else -1
+        if max_epochs is not None and max_epochs > 0:
+            step, interval = max(1, int(0.8 * max_epochs)), "epoch"
+        elif max_steps > 0:
+            step, interval = max(1, int(0.8 * max_steps)), "step"
+        else:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+
+    @property
+    def trainer_arguments(self) -> dict[str, Any]:
+        """Gradient clipping at 0.1 (paper) and no sanity validation; schedules belong in configs."""
+        return {"gradient_clip_val": 0.1, "num_sanity_val_steps": 0}
+
+    @property
+    def learning_type(self) -> LearningType:
+        """HVQ-Trans trains on normal images only."""
+        return LearningType.ONE_CLASS
+
+
+__all__ = ["ClassRouting", "HVQTrans"]

@@ -1,0 +1,160 @@
+"""PyTorch model of HVQ-Trans (Lu et al., NeurIPS 2023)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from anomalib.data import InferenceBatch
+from torch import nn
+
+from anomalib_hvq.models.components.feature_extractor import MultiScaleFeatureExtractor
+from anomalib_hvq.models.components.positional_embedding import LearnedPositionalEmbedding2d
+from anomalib_hvq.models.components.transformer import TransformerDecoderLayer, TransformerEncoder
+
+from .anomaly_map import AnomalyMapGenerator
+from .class_router import CentroidRouter
+from .class_switch import ClassSwitchedLinear, check_class_index
+from .hierarchical_quantizer import HierarchicalCodes, HierarchicalQuantizer
+from .loss import HVQTransLoss, LossTerms
+from .ot_score import ot_score
+
+
+class TrainingOutput(NamedTuple):
+    """Loss terms and codes of one training forward pass."""
+
+    terms: LossTerms
+    codes: list[torch.Tensor]
+    class_index: torch.Tensor
+
+
+class HVQTransModel(nn.Module):
+    """Frozen CNN features -> encoder -> hierarchical class-switched VQ -> prototype decoder -> features.
+
+    Args:
+        num_classes: Number of classes K (each has its own codebooks and output head).
+        backbone: timm backbone name.
+        pre_trained: Load ImageNet weights into the backbone.
+        backbone_weights: Local timm- or lukemelas-format backbone weight file.
+        backbone_train_mode: Keep the frozen backbone in train mode while training (official behaviour).
+        feature_size: Token grid ``(h, w)`` the stage features are resized to.
+        hidden_dim: Encoder width D; the decoder and lower codebooks use 2D.
+        num_layers: Encoder layers = lower quantization levels = decoder layers.
+        num_heads: Attention heads.
+        ffn_dim: Hidden size of the feed-forward blocks.
+        dropout: Dropout in the transformer layers.
+        num_codes: Codes per codebook.
+        decay: EMA decay of the codebooks.
+        commitment_weight: Weight of the commitment loss.
+        ot_weight: Weight of the OT score in the anomaly map.
+
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1,
+        backbone: str = "tf_efficientnet_b4",
+        pre_trained: bool = True,
+        backbone_weights: str | Path | None = None,
+        backbone_train_mode: bool = False,
+        feature_size: tuple[int, int] = (14, 14),
+        hidden_dim: int = 256,
+        num_layers: int = 4,
+        num_heads: int = 8,
+        ffn_dim: int = 1024,
+        dropout: float = 0.1,
+        num_codes: int = 512,
+        decay: float = 0.99,
+        commitment_weight: float = 0.25,
+        ot_weight: float = 80.0,
+    ) -> None:
+        super().__init__()
+        self.feature_extractor = MultiScaleFeatureExtractor(
+            backbone, pre_trained, backbone_weights, feature_size=feature_size, train_mode=backbone_train_mode
+        )
+        channels = self.feature_extractor.num_channels
+        self.hidden_dim, self.num_layers, self.num_codes = hidden_dim, num_layers, num_codes
+        self.decay = decay
+        self.input_proj = nn.Conv2d(channels, hidden_dim, kernel_size=1)
+        self.pos_embed = LearnedPositionalEmbedding2d(feature_size, hidden_dim)
+        self.encoder = TransformerEncoder(hidden_dim, num_heads, ffn_dim, num_layers, dropout)
+        self.decoder = nn.ModuleList(
+            TransformerDecoderLayer(2 * hidden_dim, num_heads, ffn_dim, dropout) for _ in range(num_layers)
+        )
+        self.decoder_norm = nn.LayerNorm(2 * hidden_dim)
+        self.loss = HVQTransLoss(commitment_weight)
+        self.anomaly_map = AnomalyMapGenerator(ot_weight)
+        self.reset_classes(num_classes)
+
+    def reset_classes(self, num_classes: int) -> None:
+        """(Re)create the class-dependent parts (codebooks, output heads, router) for ``num_classes`` classes."""
+        if num_classes < 1:
+            msg = f"num_classes must be at least 1, got {num_classes}."
+            raise ValueError(msg)
+        channels = self.feature_extractor.num_channels
+        self.quantizer = HierarchicalQuantizer(
+            num_classes, self.hidden_dim, self.num_layers, self.num_codes, self.decay
+        )
+        self.output_heads = ClassSwitchedLinear(num_classes, 2 * self.hidden_dim, channels)
+        self.router = CentroidRouter(num_classes, channels)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes the model was built for."""
+        return self.quantizer.top.num_classes
+
+    def _route(self, features: torch.Tensor, class_index: torch.Tensor | None) -> torch.Tensor:
+        """Class per sample: the given index (validated), 0 in training without labels, else the router."""
+        batch_size = features.shape[0]
+        pooled = features.mean(dim=(2, 3))
+        if class_index is not None:
+            class_index = check_class_index(class_index.to(features.device), self.num_classes, batch_size)
+        elif self.training:
+            class_index = torch.zeros(batch_size, dtype=torch.long, device=features.device)
+        else:
+            return self.router(pooled)
+        if self.training:
+            self.router.update(pooled, class_index)
+        return class_index
+
+    def _reconstruct(self, features: torch.Tensor, class_index: torch.Tensor) -> tuple[torch.Tensor, HierarchicalCodes]:
+        """Reconstruct features ``(B, C, h, w)``; also return the hierarchical codes."""
+        batch_size, channels, height, width = features.shape
+        tokens = self.input_proj(features).flatten(2).transpose(1, 2)
+        pos = self.pos_embed()
+        codes = self.quantizer(self.encoder(tokens, pos), class_index)
+        decoder_pos = torch.cat([pos, pos], dim=-1)
+        state = codes.memories[0]
+        for layer, memory in zip(self.decoder, codes.memories, strict=True):
+            state = layer(state, memory, decoder_pos)
+        reconstruction = self.output_heads(self.decoder_norm(state), class_index)
+        return reconstruction.transpose(1, 2).reshape(batch_size, channels, height, width), codes
+
+    def training_output(self, images: torch.Tensor, class_index: torch.Tensor | None = None) -> TrainingOutput:
+        """Loss terms and codes for images ``(B, 3, H, W)`` and optional class indices ``(B,)``."""
+        features = self.feature_extractor(images)
+        class_index = self._route(features, class_index)
+        reconstruction, codes = self._reconstruct(features, class_index)
+        return TrainingOutput(self.loss(reconstruction, features, codes.commitment), codes.codes, class_index)
+
+    def forward(self, images: torch.Tensor, class_index: torch.Tensor | None = None) -> torch.Tensor | InferenceBatch:
+        """Training loss (train mode) or anomaly predictions (eval mode).
+
+        Args:
+            images: Normalised images, ``(B, 3, H, W)``.
+            class_index: Class per image ``(B,)``; ``None`` routes without labels (class 0 in training).
+
+        Returns:
+            In train mode the scalar loss; in eval mode an ``InferenceBatch`` with ``pred_score`` ``(B,)``
+            and ``anomaly_map`` ``(B, 1, H, W)``.
+
+        """
+        if self.training:
+            return self.training_output(images, class_index).terms.loss
+        features = self.feature_extractor(images)
+        class_index = self._route(features, class_index)
+        reconstruction, codes = self._reconstruct(features, class_index)
+        ot = ot_score(codes.lowest_input, self.quantizer.lower[-1].codebook(class_index), self.num_codes)
+        anomaly_map, pred_score = self.anomaly_map(reconstruction, features, ot, images.shape[-2:])
+        return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)

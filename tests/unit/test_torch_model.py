@@ -1,0 +1,138 @@
+"""HVQ-Trans torch model: shapes, wiring, class switch, losses, export."""
+
+import pytest
+import torch
+from anomalib.data import InferenceBatch
+
+from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
+
+TINY = {
+    "backbone": "tf_efficientnet_lite0",
+    "pre_trained": False,
+    "hidden_dim": 16,
+    "num_layers": 2,
+    "num_heads": 2,
+    "ffn_dim": 32,
+    "num_codes": 8,
+    "feature_size": (4, 4),
+}
+
+
+@pytest.fixture
+def model() -> HVQTransModel:
+    torch.manual_seed(0)
+    return HVQTransModel(num_classes=2, **TINY)
+
+
+def test_shapes_through_every_stage(model: HVQTransModel) -> None:
+    model.eval()
+    images = torch.randn(3, 3, 64, 64)
+    features = model.feature_extractor(images)
+    assert features.shape == (3, 16 + 24 + 40 + 112, 4, 4)
+    tokens = model.input_proj(features).flatten(2).transpose(1, 2)
+    encoded = model.encoder(tokens, model.pos_embed())
+    assert [e.shape for e in encoded] == [(3, 16, 16)] * 3
+    codes = model.quantizer(encoded, torch.tensor([0, 1, 0]))
+    assert [m.shape for m in codes.memories] == [(3, 16, 32)] * 2
+    assert [c.shape for c in codes.codes] == [(3, 16)] * 3
+    reconstruction, _ = model._reconstruct(features, torch.tensor([0, 1, 0]))
+    assert reconstruction.shape == features.shape
+    output = model(images, torch.tensor([0, 1, 0]))
+    assert isinstance(output, InferenceBatch)
+    assert output.pred_score.shape == (3,)
+    assert output.anomaly_map.shape == (3, 1, 64, 64)
+
+
+def test_lower_levels_quantize_encoder_outputs_concatenated_with_the_top_code(model: HVQTransModel) -> None:
+    model.eval()
+    encoded = [torch.randn(1, 16, 16) for _ in range(3)]
+    codes = model.quantizer(encoded, torch.tensor([1]))
+    top = model.quantizer.top(encoded[-1], torch.tensor([1])).quantized
+    # The lowest level sees the input tokens E_0 next to the top code.
+    torch.testing.assert_close(codes.lowest_input, torch.cat([encoded[0], top], dim=-1))
+    first = model.quantizer.lower[0](torch.cat([encoded[1], top], dim=-1), torch.tensor([1])).quantized
+    torch.testing.assert_close(codes.memories[0], first)
+
+
+def test_training_returns_loss_and_gradient_reaches_the_encoder(model: HVQTransModel) -> None:
+    model.train()
+    loss = model(torch.randn(2, 3, 64, 64), torch.tensor([0, 1]))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    first_layer = model.encoder.layers[0].self_attn.in_proj_weight
+    assert first_layer.grad is not None and first_layer.grad.abs().sum() > 0
+    assert model.input_proj.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.feature_extractor.parameters())
+
+
+def test_loss_is_reconstruction_plus_quarter_commitment(model: HVQTransModel) -> None:
+    model.train()
+    torch.manual_seed(1)
+    terms = model.training_output(torch.randn(2, 3, 64, 64), torch.tensor([0, 1])).terms
+    torch.testing.assert_close(terms.loss, terms.reconstruction + 0.25 * terms.commitment)
+    assert terms.commitment > 0
+
+
+def test_class_switch_selects_codebooks_and_heads(model: HVQTransModel) -> None:
+    model.eval()
+    images = torch.randn(2, 3, 64, 64)
+    as_classes = model(images, torch.tensor([0, 1]))
+    swapped = model(images, torch.tensor([1, 0]))
+    assert not torch.allclose(as_classes.anomaly_map, swapped.anomaly_map)
+    # Each image's result depends only on its own class: scoring them one by one agrees.
+    first_alone = model(images[:1], torch.tensor([1]))
+    torch.testing.assert_close(first_alone.anomaly_map[0], swapped.anomaly_map[0], rtol=1e-4, atol=1e-4)
+
+
+def test_training_updates_only_the_codebooks_of_present_classes(model: HVQTransModel) -> None:
+    model.train()
+    before = model.quantizer.top.embed.clone()
+    model(torch.randn(2, 3, 64, 64), torch.tensor([1, 1]))
+    after = model.quantizer.top.embed
+    assert torch.equal(before[0], after[0])
+    assert not torch.equal(before[1], after[1])
+
+
+def test_router_is_fed_in_training_and_routes_in_eval(model: HVQTransModel) -> None:
+    model.train()
+    model(torch.randn(2, 3, 64, 64), torch.tensor([0, 1]))
+    assert model.router.count.tolist() == [1.0, 1.0]
+    model.eval()
+    routed = model.feature_extractor(torch.randn(2, 3, 64, 64)).mean(dim=(2, 3))
+    assert model.router(routed).shape == (2,)
+
+
+def test_bad_inputs_raise_clear_errors(model: HVQTransModel) -> None:
+    model.eval()
+    with pytest.raises(ValueError, match="RGB"):
+        model(torch.randn(1, 1, 64, 64))
+    with pytest.raises(ValueError, match="outside the 2 classes"):
+        model(torch.randn(1, 3, 64, 64), torch.tensor([2]))
+
+
+def test_no_nan_in_scores_for_huge_inputs(model: HVQTransModel) -> None:
+    model.eval()
+    output = model(torch.full((1, 3, 64, 64), 1e4))
+    assert torch.isfinite(output.anomaly_map).all() and torch.isfinite(output.pred_score).all()
+
+
+def test_torch_export_with_image_only_and_dynamic_batch(model: HVQTransModel) -> None:
+    model.eval()
+    model.router.update(torch.randn(2, 192), torch.tensor([0, 1]))
+    batch = torch.export.Dim("batch", min=1, max=64)
+    exported = torch.export.export(model, (torch.randn(2, 3, 64, 64),), dynamic_shapes=({0: batch},))
+    images = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        eager = model(images)
+    result = exported.module()(images)
+    torch.testing.assert_close(result.anomaly_map, eager.anomaly_map, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(result.pred_score, eager.pred_score, rtol=1e-4, atol=1e-4)
+
+
+def test_official_dimensions_give_the_official_parameter_counts() -> None:
+    model = HVQTransModel(num_classes=15, backbone="tf_efficientnet_b4", pre_trained=False)
+    trainable = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "router" not in n)
+    codebooks = sum(b.numel() for n, b in model.named_buffers() if n.endswith(".embed"))
+    assert model.feature_extractor.num_channels == 272
+    assert trainable == 17_944_304  # official 18,014,192 minus the unused input_proj Linear(272, 256)
+    assert codebooks == 17_694_720
