@@ -22,8 +22,11 @@ from anomalib.models.components import AnomalibModule
 from anomalib.post_processing import PostProcessor
 from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
+from lightning.pytorch import Callback
 from lightning.pytorch.utilities.types import STEP_OUTPUT, OptimizerLRScheduler
 from torchvision.transforms.v2 import Compose, Normalize, Resize
+
+from anomalib_hvq.metrics import PerCategoryMetrics
 
 from .codebook_usage import CodebookUsage
 from .torch_model import HVQTransModel
@@ -164,6 +167,13 @@ class HVQTrans(AnomalibModule):
         names = checkpoint.get("hyper_parameters", {}).get("class_names")
         if names:
             self._set_classes(names)
+
+    def configure_callbacks(self) -> Sequence[Callback]:
+        """Add per-category metrics (the papers' protocol) ahead of anomalib's components.
+
+        It must run before the post-processor so that it sees raw, unclamped scores.
+        """
+        return [PerCategoryMetrics(), *super().configure_callbacks()]
 
     @classmethod
     def checkpoint_safe_globals(cls) -> Sequence[Any]:

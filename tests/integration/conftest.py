@@ -1,0 +1,18 @@
+"""Fixtures for end-to-end runs through anomalib's Engine on tiny data."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from engine_helpers import tiny_datamodule, tiny_engine, tiny_model
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_mvtec_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny HVQ-Trans fitted for one epoch on 3 categories; returns (model, datamodule, engine, ckpt)."""
+    torch.manual_seed(0)
+    model = tiny_model()
+    datamodule = tiny_datamodule(tiny_mvtec_root)
+    engine = tiny_engine(tmp_path_factory.mktemp("run"))
+    engine.fit(model=model, datamodule=datamodule)
+    return model, datamodule, engine, Path(engine.trainer.checkpoint_callback.best_model_path)

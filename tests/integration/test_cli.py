@@ -1,0 +1,57 @@
+"""The anomalib CLI with the plugin model: `anomalib train --model anomalib_hvq.HVQTrans ...`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TINY_ARGS = [
+    "--model.backbone=tf_efficientnet_lite0",
+    "--model.pre_trained=false",
+    "--model.hidden_dim=16",
+    "--model.num_layers=2",
+    "--model.num_heads=2",
+    "--model.ffn_dim=32",
+    "--model.num_codes=8",
+]
+
+
+def _anomalib(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    cli = Path(sys.executable).with_name("anomalib")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([str(cli), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_cli_train_then_predict(tiny_mvtec_root: Path, tmp_path: Path) -> None:
+    data_args = [
+        "--data=MultiClassFolder",
+        f"--data.root={tiny_mvtec_root}",
+        "--data.num_workers=0",
+        "--data.train_batch_size=4",
+        "--data.eval_batch_size=4",
+    ]
+    train = _anomalib(
+        "train",
+        "--model=anomalib_hvq.HVQTrans",
+        *TINY_ARGS,
+        *data_args,
+        "--trainer.max_epochs=1",
+        "--trainer.enable_progress_bar=false",
+        f"--default_root_dir={tmp_path / 'results'}",
+        cwd=tmp_path,
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "image_AUROC" in train.stdout + train.stderr
+    checkpoints = sorted((tmp_path / "results").rglob("*.ckpt"))
+    assert checkpoints, "training wrote no checkpoint"
+
+    predict = _anomalib(
+        "predict",
+        "--model=anomalib_hvq.HVQTrans",
+        *TINY_ARGS,
+        f"--ckpt_path={checkpoints[-1]}",
+        f"--data={tiny_mvtec_root / 'grid' / 'test'}",
+        f"--default_root_dir={tmp_path / 'predict'}",
+        cwd=tmp_path,
+    )
+    assert predict.returncode == 0, predict.stderr[-3000:]
