@@ -36,6 +36,9 @@ def test_test_reports_metrics(trained) -> None:
         assert 0.0 <= results[f"AUPRO/{category}"] <= 1.0
     table = Path(engine.trainer.log_dir) / "per_category_metrics.md"
     assert table.is_file() and "| **mean** |" in table.read_text()
+    # The label-free router's accuracy against the true classes, with a confusion table.
+    assert 0.0 <= results["routing_accuracy"] <= 1.0
+    assert (Path(engine.trainer.log_dir) / "routing_confusion.md").is_file()
 
 
 def test_oracle_and_centroid_routing_both_score(trained) -> None:

@@ -35,7 +35,7 @@ def test_shapes_through_every_stage(model: HVQTransModel) -> None:
     codes = model.quantizer(encoded, torch.tensor([0, 1, 0]))
     assert [m.shape for m in codes.memories] == [(3, 16, 32)] * 2
     assert [c.shape for c in codes.codes] == [(3, 16)] * 3
-    reconstruction, _ = model._reconstruct(features, torch.tensor([0, 1, 0]))
+    reconstruction = model._decode(codes, model.pos_embed(), torch.tensor([0, 1, 0]), features.shape)
     assert reconstruction.shape == features.shape
     output = model(images, torch.tensor([0, 1, 0]))
     assert isinstance(output, InferenceBatch)
@@ -49,7 +49,7 @@ def test_lower_levels_quantize_encoder_outputs_concatenated_with_the_top_code(mo
     codes = model.quantizer(encoded, torch.tensor([1]))
     top = model.quantizer.top(encoded[-1], torch.tensor([1])).quantized
     # The lowest level sees the input tokens E_0 next to the top code.
-    torch.testing.assert_close(codes.lowest_input, torch.cat([encoded[0], top], dim=-1))
+    torch.testing.assert_close(codes.inputs[-1], torch.cat([encoded[0], top], dim=-1))
     first = model.quantizer.lower[0](torch.cat([encoded[1], top], dim=-1), torch.tensor([1])).quantized
     torch.testing.assert_close(codes.memories[0], first)
 
@@ -98,8 +98,8 @@ def test_router_is_fed_in_training_and_routes_in_eval(model: HVQTransModel) -> N
     model(torch.randn(2, 3, 64, 64), torch.tensor([0, 1]))
     assert model.router.count.tolist() == [1.0, 1.0]
     model.eval()
-    routed = model.feature_extractor(torch.randn(2, 3, 64, 64)).mean(dim=(2, 3))
-    assert model.router(routed).shape == (2,)
+    _, routed = model.predict(torch.randn(2, 3, 64, 64))
+    assert routed.shape == (2,) and set(routed.tolist()) <= {0, 1}
 
 
 def test_bad_inputs_raise_clear_errors(model: HVQTransModel) -> None:
@@ -136,3 +136,44 @@ def test_official_dimensions_give_the_official_parameter_counts() -> None:
     assert model.feature_extractor.num_channels == 272
     assert trainable == 17_944_304  # official 18,014,192 minus the unused input_proj Linear(272, 256)
     assert codebooks == 17_694_720
+
+
+def test_routing_methods_pick_the_class_the_model_was_trained_on() -> None:
+    """Both label-free routers send images of a class seen only as class 1 to class 1."""
+    torch.manual_seed(0)
+    model = HVQTransModel(num_classes=3, **TINY)
+    images = torch.randn(4, 3, 64, 64)
+    model.train()
+    for _ in range(3):
+        model(images, torch.tensor([1, 1, 1, 1]))
+    model.eval()
+    for routing in ("centroid", "codebook_fit"):
+        model.routing = routing
+        _, routed = model.predict(images)
+        assert routed.tolist() == [1, 1, 1, 1], routing
+    with pytest.raises(ValueError, match="Unknown routing"):
+        HVQTransModel(num_classes=1, routing="classifier", **TINY)
+
+
+def test_ot_over_all_levels_adds_to_the_lowest_level_score() -> None:
+    torch.manual_seed(0)
+    model = HVQTransModel(num_classes=1, **TINY).eval()
+    images = torch.randn(2, 3, 64, 64)
+    lowest = model(images).anomaly_map
+    model.ot_all_levels = True
+    assert (model(images).anomaly_map > lowest).all()
+
+
+def test_sequential_ema_switch_matches_the_per_sample_loop() -> None:
+    torch.manual_seed(0)
+    tiny = {**TINY, "dropout": 0.0}
+    grouped = HVQTransModel(num_classes=2, **tiny).train()
+    sequential = HVQTransModel(num_classes=2, sequential_ema=True, **tiny).train()
+    sequential.load_state_dict(grouped.state_dict())
+    images, classes = torch.randn(3, 3, 64, 64), torch.tensor([0, 1, 0])
+    sequential.training_output(images, classes)
+    # Reference: the official order, i.e. the whole model run on one sample at a time.
+    for image, cls in zip(images, classes, strict=True):
+        grouped.training_output(image.unsqueeze(0), cls.view(1))
+    for ours, reference in zip(sequential.quantizer.levels, grouped.quantizer.levels, strict=True):
+        torch.testing.assert_close(ours.embed, reference.embed)

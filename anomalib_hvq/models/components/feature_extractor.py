@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .backbone_weights import load_backbone_weights, pypi_weight_file
+from .static_padding import apply_static_same_padding
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class MultiScaleFeatureExtractor(nn.Module):
         feature_size: Side of the common grid, ``(H, W)``.
         train_mode: Keep the frozen backbone in train mode while training (the official code's
             behaviour: batch-statistics BatchNorm with running-stat updates and drop-connect).
+        static_padding_size: Pad strided "same" convolutions statically for this input size instead of
+            dynamically (the official lukemelas EfficientNet-B4 pads for 380 px at any input size).
 
     """
 
@@ -41,6 +44,7 @@ class MultiScaleFeatureExtractor(nn.Module):
         strides: Sequence[int] = (2, 4, 8, 16),
         feature_size: tuple[int, int] = (14, 14),
         train_mode: bool = False,
+        static_padding_size: int | None = None,
     ) -> None:
         super().__init__()
         self.feature_size = tuple(feature_size)
@@ -50,6 +54,8 @@ class MultiScaleFeatureExtractor(nn.Module):
         self.backbone = self._create(backbone, pre_trained and backbone_weights is None, strides)
         if backbone_weights is not None:
             load_backbone_weights(self.backbone, backbone_weights)
+        if static_padding_size is not None:
+            apply_static_same_padding(self.backbone, static_padding_size)
         self.channels: list[int] = self.backbone.feature_info.channels()
         self.requires_grad_(False)
         self.train(False)

@@ -79,10 +79,16 @@ class TransformerDecoderLayer(nn.Module):
         memory: torch.Tensor,
         pos: torch.Tensor,
         attn_mask: torch.Tensor | None = None,
+        first_memory: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Decode state ``x`` ``(B, L, dim)`` attending to ``memory`` ``(B, L, dim)``."""
-        query = x + pos
-        x = self.norm1(x + self.dropout1(self.self_attn(query, query, x, attn_mask=attn_mask)[0]))
+        """Decode state ``x`` ``(B, L, dim)`` attending to ``memory`` ``(B, L, dim)``.
+
+        ``first_memory`` ``(B, L, dim)``, if given, is what the first attention attends to instead of
+        ``x`` itself (UniAD's layer-wise query decoder attends to the encoder output there).
+        """
+        context = x if first_memory is None else first_memory
+        attended = self.self_attn(x + pos, context + pos, context, attn_mask=attn_mask)[0]
+        x = self.norm1(x + self.dropout1(attended))
         attended = self.cross_attn(x + pos, memory + pos, memory, attn_mask=attn_mask)[0]
         x = self.norm2(x + self.dropout2(attended))
         return self.norm3(x + self.dropout3(self.ffn(x)))

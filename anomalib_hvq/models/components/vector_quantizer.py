@@ -38,12 +38,22 @@ class EMAVectorQuantizer(nn.Module):
         num_codes: Codes per codebook N.
         decay: EMA decay of the code statistics.
         eps: Laplace smoothing of the code counts.
+        sequential: Quantize and update one sample at a time, each sample seeing the codebooks updated by
+            the samples before it (the official order; a training-only Python loop over the batch).
 
     """
 
-    def __init__(self, num_classes: int, dim: int, num_codes: int = 512, decay: float = 0.99, eps: float = 1e-5):
+    def __init__(
+        self,
+        num_classes: int,
+        dim: int,
+        num_codes: int = 512,
+        decay: float = 0.99,
+        eps: float = 1e-5,
+        sequential: bool = False,
+    ) -> None:
         super().__init__()
-        self.num_codes = num_codes
+        self.num_codes, self.sequential = num_codes, sequential
         self.decay = decay
         self.eps = eps
         embed = torch.randn(num_classes, num_codes, dim)
@@ -66,6 +76,9 @@ class EMAVectorQuantizer(nn.Module):
         In training mode the codebooks of the classes in the batch are EMA-updated after the
         assignment, so the returned codes use the codebooks from before the update.
         """
+        if self.training and self.sequential and x.shape[0] > 1:
+            parts = [self(sample.unsqueeze(0), cls.view(1)) for sample, cls in zip(x, class_index, strict=True)]
+            return Quantized(*(torch.cat(field) for field in zip(*parts, strict=True)))
         codebook = self.codebook(class_index)
         distance = (
             x.pow(2).sum(-1, keepdim=True) - 2 * x @ codebook.transpose(1, 2) + codebook.pow(2).sum(-1).unsqueeze(1)

@@ -37,3 +37,24 @@ class CentroidRouter(nn.Module):
         # Classes never seen in training cannot be chosen.
         similarity = similarity.masked_fill(self.count.unsqueeze(0) == 0, float("-inf"))
         return similarity.argmax(-1)
+
+
+def codebook_fit_route(tokens: torch.Tensor, codebooks: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """Class whose codebook quantizes each image's tokens with the lowest mean squared error.
+
+    Args:
+        tokens: Top-level encoder tokens, ``(B, L, D)``.
+        codebooks: Top-level codebook of every class, ``(K, N, D)``.
+        candidates: Classes that may be chosen (seen in training), ``(K,)`` bool.
+
+    Returns:
+        Class index per image, ``(B,)``.
+
+    """
+    distance = (
+        tokens.pow(2).sum(-1)[:, None, :, None]
+        - 2 * torch.einsum("bld,knd->bkln", tokens, codebooks)
+        + codebooks.pow(2).sum(-1)[None, :, None, :]
+    )
+    error = distance.amin(-1).mean(-1)
+    return error.masked_fill(~candidates.unsqueeze(0), float("inf")).argmin(-1)

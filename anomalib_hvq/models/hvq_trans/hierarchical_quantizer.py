@@ -20,14 +20,15 @@ class HierarchicalCodes(NamedTuple):
 
     Attributes:
         memories: Quantized lower levels ``[q(E_{n-1}+Q), ..., q(E_0+Q)]``, each ``(B, L, 2D)``.
-        lowest_input: Input of the lowest level, ``concat(E_0, Q_top)``, ``(B, L, 2D)``.
+        inputs: Input of each level, top first (``E_n``, ``(B, L, D)``), then ``concat(E_k, Q_top)``
+            ``(B, L, 2D)`` for k = n-1 .. 0; the last is the lowest level's, where the OT score is taken.
         codes: Code indices per level, top first, each ``(B, L)``.
         commitment: Commitment loss summed over levels, per sample, ``(B,)``.
 
     """
 
     memories: list[torch.Tensor]
-    lowest_input: torch.Tensor
+    inputs: list[torch.Tensor]
     codes: list[torch.Tensor]
     commitment: torch.Tensor
 
@@ -53,11 +54,12 @@ class HierarchicalQuantizer(nn.Module):
         num_codes: int = 512,
         decay: float = 0.99,
         eps: float = 1e-5,
+        sequential: bool = False,
     ) -> None:
         super().__init__()
-        self.top = EMAVectorQuantizer(num_classes, dim, num_codes, decay, eps)
+        self.top = EMAVectorQuantizer(num_classes, dim, num_codes, decay, eps, sequential)
         self.lower = nn.ModuleList(
-            EMAVectorQuantizer(num_classes, 2 * dim, num_codes, decay, eps) for _ in range(num_lower)
+            EMAVectorQuantizer(num_classes, 2 * dim, num_codes, decay, eps, sequential) for _ in range(num_lower)
         )
 
     @property
@@ -71,11 +73,11 @@ class HierarchicalQuantizer(nn.Module):
             msg = f"Expected {len(self.lower) + 1} encoder outputs, got {len(encoder_outputs)}."
             raise ValueError(msg)
         top = self.top(encoder_outputs[-1], class_index)
-        codes, commitment, memories, inputs = [top.codes], top.commitment, [], []
+        codes, commitment, memories, inputs = [top.codes], top.commitment, [], [encoder_outputs[-1]]
         for quantizer, tokens in zip(self.lower, reversed(encoder_outputs[:-1]), strict=True):
             inputs.append(torch.cat([tokens, top.quantized], dim=-1))
             level = quantizer(inputs[-1], class_index)
             memories.append(level.quantized)
             codes.append(level.codes)
             commitment = commitment + level.commitment
-        return HierarchicalCodes(memories, inputs[-1], codes, commitment)
+        return HierarchicalCodes(memories, inputs, codes, commitment)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import timm
@@ -26,9 +27,11 @@ from lightning.pytorch import Callback
 from lightning.pytorch.utilities.types import STEP_OUTPUT, OptimizerLRScheduler
 from torchvision.transforms.v2 import Compose, Normalize, Resize
 
+from anomalib_hvq.deploy.resize import AntialiasedPreProcessor
 from anomalib_hvq.metrics import PerCategoryMetrics
 
 from .codebook_usage import CodebookUsage
+from .routing_accuracy import RoutingAccuracy
 from .torch_model import HVQTransModel
 
 logger = logging.getLogger(__name__)
@@ -37,11 +40,14 @@ logger = logging.getLogger(__name__)
 class ClassRouting(str, Enum):
     """How the class of a validation/test image is chosen.
 
-    ``centroid``: label-free, nearest class centroid of pooled backbone features (also used by predict
-    and by exported models). ``oracle``: the batch's ground-truth class (the paper's protocol).
+    ``centroid``: label-free, nearest class centroid of pooled backbone features. ``codebook_fit``:
+    label-free, the class whose top-level codebook quantizes the image's encoder tokens with the lowest
+    error. ``oracle``: the batch's ground-truth class (the paper's protocol). Predict and exported models
+    use the label-free method (``centroid`` when ``oracle`` is chosen).
     """
 
     CENTROID = "centroid"
+    CODEBOOK_FIT = "codebook_fit"
     ORACLE = "oracle"
 
 
@@ -55,8 +61,11 @@ class HVQTrans(AnomalibModule):
         num_classes: Number of classes; by default taken from the datamodule's ``class_names``.
         class_names: Class names in index order; by default taken from the datamodule and saved in
             checkpoints.
-        class_routing: ``centroid`` (label-free) or ``oracle`` (ground-truth class) for validation/test.
+        class_routing: ``centroid`` or ``codebook_fit`` (label-free), or ``oracle`` (ground-truth class), for
+            validation/test; see :class:`ClassRouting`.
         backbone_train_mode: Keep the frozen backbone in train mode while training, as the official code did.
+        ot_all_levels: Sum the OT score over all levels instead of the lowest one (official: lowest only).
+        sequential_ema: Update codebooks one sample at a time, as the official code did (slower).
         hidden_dim: Encoder width (decoder and lower codebooks use twice this).
         num_layers: Encoder layers = lower quantization levels = decoder layers.
         num_heads: Attention heads.
@@ -84,6 +93,8 @@ class HVQTrans(AnomalibModule):
         class_names: list[str] | None = None,
         class_routing: ClassRouting | str = ClassRouting.CENTROID,
         backbone_train_mode: bool = False,
+        ot_all_levels: bool = False,
+        sequential_ema: bool = False,
         hidden_dim: int = 256,
         num_layers: int = 4,
         num_heads: int = 8,
@@ -129,18 +140,25 @@ class HVQTrans(AnomalibModule):
             decay=decay,
             commitment_weight=commitment_weight,
             ot_weight=ot_weight,
+            routing=ClassRouting.CENTROID.value
+            if self.class_routing is ClassRouting.ORACLE
+            else self.class_routing.value,
+            ot_all_levels=ot_all_levels,
+            sequential_ema=sequential_ema,
         )
-        self.codebook_usage = self._make_codebook_usage()
+        self._make_class_metrics()
 
-    def _make_codebook_usage(self) -> CodebookUsage:
-        return CodebookUsage(self.model.num_layers + 1, self.model.num_classes, self.model.num_codes)
+    def _make_class_metrics(self) -> None:
+        """(Re)create the metrics whose size depends on the number of classes."""
+        self.codebook_usage = CodebookUsage(self.model.num_layers + 1, self.model.num_classes, self.model.num_codes)
+        self.routing_accuracy = RoutingAccuracy(self.model.num_classes)
 
     def _set_classes(self, names: Sequence[str]) -> None:
         """Adopt ``names`` as the class list, rebuilding the class-dependent parts if their count changes."""
         names = list(names)
         if len(names) != self.model.num_classes:
             self.model.reset_classes(len(names))
-            self.codebook_usage = self._make_codebook_usage()
+            self._make_class_metrics()
         self.class_names = names
         self.hparams["class_names"] = names
         self.hparams["num_classes"] = len(names)
@@ -184,12 +202,17 @@ class HVQTrans(AnomalibModule):
     def configure_pre_processor(
         cls, image_size: tuple[int, int] | None = None, backbone: str = "tf_efficientnet_b4"
     ) -> PreProcessor:
-        """Resize to 224x224 (the paper's size) and normalise with the backbone's ImageNet statistics."""
+        """Resize to 224x224 (the paper's size) and normalise with the backbone's ImageNet statistics.
+
+        The resize is antialiased in training, testing and in exported models alike (anomalib's own
+        pre-processor drops antialiasing on export, so exported models would see other pixels on images
+        larger than the model input, e.g. MVTec AD's 700-1024 px).
+        """
         config = timm.get_pretrained_cfg(backbone)
         mean = config.mean if config is not None else (0.485, 0.456, 0.406)
         std = config.std if config is not None else (0.229, 0.224, 0.225)
-        transform = Compose([Resize(image_size or (224, 224)), Normalize(mean=list(mean), std=list(std))])
-        return PreProcessor(transform=transform)
+        resize = Resize(image_size or (224, 224), antialias=True)
+        return AntialiasedPreProcessor(transform=Compose([resize, Normalize(mean=list(mean), std=list(std))]))
 
     def _class_index(self, batch: Batch) -> torch.Tensor | None:
         """Return the batch's class per sample in this model's class order, or ``None`` if it has none."""
@@ -220,9 +243,30 @@ class HVQTrans(AnomalibModule):
         self.codebook_usage.reset()
 
     def _predict(self, batch: Batch) -> Batch:
-        class_index = self._class_index(batch) if self.class_routing is ClassRouting.ORACLE else None
-        predictions = self.model(batch.image, class_index)
+        true_class = self._class_index(batch)
+        class_index = true_class if self.class_routing is ClassRouting.ORACLE else None
+        predictions, routed = self.model.predict(batch.image, class_index)
+        if true_class is not None:
+            self.routing_accuracy.update(routed, true_class)
         return batch.update(**predictions._asdict())
+
+    def on_test_epoch_start(self) -> None:
+        """Start counting routing decisions afresh."""
+        self.routing_accuracy.reset()
+
+    def on_test_epoch_end(self) -> None:
+        """Log how often the label-free router found the true class, overall and per class."""
+        if self.routing_accuracy.confusion.sum() == 0:
+            return
+        names = self.class_names or [str(i) for i in range(self.model.num_classes)]
+        self.log("routing_accuracy", self.routing_accuracy.compute())
+        for name, accuracy in zip(names, self.routing_accuracy.per_class(), strict=True):
+            if not torch.isnan(accuracy):
+                self.log(f"routing_accuracy/{name}", accuracy)
+        table = self.routing_accuracy.table(names)
+        logger.info("Routing (%s router) confusion on the test set:\n%s", self.model.routing, table)
+        if self._trainer is not None and self.trainer.log_dir is not None and self.trainer.is_global_zero:
+            (Path(self.trainer.log_dir) / "routing_confusion.md").write_text(table)
 
     def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Score the batch (used to fit the post-processor's normalisation and thresholds)."""

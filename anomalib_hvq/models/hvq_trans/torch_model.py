@@ -14,11 +14,13 @@ from anomalib_hvq.models.components.positional_embedding import LearnedPositiona
 from anomalib_hvq.models.components.transformer import TransformerDecoderLayer, TransformerEncoder
 
 from .anomaly_map import AnomalyMapGenerator
-from .class_router import CentroidRouter
+from .class_router import CentroidRouter, codebook_fit_route
 from .class_switch import ClassSwitchedLinear, check_class_index
 from .hierarchical_quantizer import HierarchicalCodes, HierarchicalQuantizer
 from .loss import HVQTransLoss, LossTerms
 from .ot_score import ot_score
+
+ROUTING_METHODS = ("centroid", "codebook_fit")
 
 
 class TrainingOutput(NamedTuple):
@@ -68,6 +70,9 @@ class HVQTransModel(nn.Module):
         decay: float = 0.99,
         commitment_weight: float = 0.25,
         ot_weight: float = 80.0,
+        routing: str = "centroid",
+        ot_all_levels: bool = False,
+        sequential_ema: bool = False,
     ) -> None:
         super().__init__()
         self.feature_extractor = MultiScaleFeatureExtractor(
@@ -75,7 +80,11 @@ class HVQTransModel(nn.Module):
         )
         channels = self.feature_extractor.num_channels
         self.hidden_dim, self.num_layers, self.num_codes = hidden_dim, num_layers, num_codes
-        self.decay = decay
+        self.decay, self.sequential_ema = decay, sequential_ema
+        if routing not in ROUTING_METHODS:
+            msg = f"Unknown routing {routing!r}; choose one of {ROUTING_METHODS}."
+            raise ValueError(msg)
+        self.routing, self.ot_all_levels = routing, ot_all_levels
         self.input_proj = nn.Conv2d(channels, hidden_dim, kernel_size=1)
         self.pos_embed = LearnedPositionalEmbedding2d(feature_size, hidden_dim)
         self.encoder = TransformerEncoder(hidden_dim, num_heads, ffn_dim, num_layers, dropout)
@@ -94,7 +103,7 @@ class HVQTransModel(nn.Module):
             raise ValueError(msg)
         channels = self.feature_extractor.num_channels
         self.quantizer = HierarchicalQuantizer(
-            num_classes, self.hidden_dim, self.num_layers, self.num_codes, self.decay
+            num_classes, self.hidden_dim, self.num_layers, self.num_codes, self.decay, sequential=self.sequential_ema
         )
         self.output_heads = ClassSwitchedLinear(num_classes, 2 * self.hidden_dim, channels)
         self.router = CentroidRouter(num_classes, channels)
@@ -104,39 +113,66 @@ class HVQTransModel(nn.Module):
         """Number of classes the model was built for."""
         return self.quantizer.top.num_classes
 
-    def _route(self, features: torch.Tensor, class_index: torch.Tensor | None) -> torch.Tensor:
-        """Class per sample: the given index (validated), 0 in training without labels, else the router."""
-        batch_size = features.shape[0]
-        pooled = features.mean(dim=(2, 3))
-        if class_index is not None:
-            class_index = check_class_index(class_index.to(features.device), self.num_classes, batch_size)
-        elif self.training:
-            class_index = torch.zeros(batch_size, dtype=torch.long, device=features.device)
-        else:
-            return self.router(pooled)
-        if self.training:
-            self.router.update(pooled, class_index)
-        return class_index
-
-    def _reconstruct(self, features: torch.Tensor, class_index: torch.Tensor) -> tuple[torch.Tensor, HierarchicalCodes]:
-        """Reconstruct features ``(B, C, h, w)``; also return the hierarchical codes."""
-        batch_size, channels, height, width = features.shape
+    def _encode(self, features: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Return the encoder outputs ``[E_0, ..., E_n]`` (each ``(B, h*w, D)``) and positions ``(h*w, D)``."""
         tokens = self.input_proj(features).flatten(2).transpose(1, 2)
         pos = self.pos_embed()
-        codes = self.quantizer(self.encoder(tokens, pos), class_index)
+        return self.encoder(tokens, pos), pos
+
+    def route(self, features: torch.Tensor, encoded: list[torch.Tensor]) -> torch.Tensor:
+        """Label-free class per sample ``(B,)`` with the configured ``routing`` method."""
+        if self.routing == "codebook_fit":
+            return codebook_fit_route(encoded[-1], self.quantizer.top.embed, self.router.count > 0)
+        return self.router(features.mean(dim=(2, 3)))
+
+    def _decode(
+        self, codes: HierarchicalCodes, pos: torch.Tensor, class_index: torch.Tensor, shape: torch.Size
+    ) -> torch.Tensor:
+        """Reconstruct features of ``shape`` ``(B, C, h, w)`` from the prototypes the decoder attends to."""
         decoder_pos = torch.cat([pos, pos], dim=-1)
         state = codes.memories[0]
         for layer, memory in zip(self.decoder, codes.memories, strict=True):
             state = layer(state, memory, decoder_pos)
         reconstruction = self.output_heads(self.decoder_norm(state), class_index)
-        return reconstruction.transpose(1, 2).reshape(batch_size, channels, height, width), codes
+        return reconstruction.transpose(1, 2).reshape(shape)
 
     def training_output(self, images: torch.Tensor, class_index: torch.Tensor | None = None) -> TrainingOutput:
-        """Loss terms and codes for images ``(B, 3, H, W)`` and optional class indices ``(B,)``."""
+        """Loss terms and codes for images ``(B, 3, H, W)`` and optional class indices ``(B,)`` (default 0)."""
         features = self.feature_extractor(images)
-        class_index = self._route(features, class_index)
-        reconstruction, codes = self._reconstruct(features, class_index)
+        if class_index is None:
+            class_index = torch.zeros(features.shape[0], dtype=torch.long, device=features.device)
+        class_index = check_class_index(class_index.to(features.device), self.num_classes, features.shape[0])
+        self.router.update(features.mean(dim=(2, 3)), class_index)
+        encoded, pos = self._encode(features)
+        codes = self.quantizer(encoded, class_index)
+        reconstruction = self._decode(codes, pos, class_index, features.shape)
         return TrainingOutput(self.loss(reconstruction, features, codes.commitment), codes.codes, class_index)
+
+    def predict(
+        self, images: torch.Tensor, class_index: torch.Tensor | None = None
+    ) -> tuple[InferenceBatch, torch.Tensor]:
+        """Score images ``(B, 3, H, W)`` with the given classes ``(B,)`` or, if ``None``, the routed ones.
+
+        Returns:
+            The predictions, and the label-free router's class per image ``(B,)`` (for routing accuracy).
+
+        """
+        features = self.feature_extractor(images)
+        encoded, pos = self._encode(features)
+        routed = self.route(features, encoded)
+        if class_index is None:
+            class_index = routed
+        else:
+            class_index = check_class_index(class_index.to(features.device), self.num_classes, features.shape[0])
+        codes = self.quantizer(encoded, class_index)
+        reconstruction = self._decode(codes, pos, class_index, features.shape)
+        # The paper's code scores the lowest level only; summing all levels is its commented-out variant.
+        levels = list(zip(codes.inputs, self.quantizer.levels, strict=True))
+        if not self.ot_all_levels:
+            levels = levels[-1:]
+        ot = sum(ot_score(tokens, level.codebook(class_index), self.num_codes) for tokens, level in levels)
+        anomaly_map, pred_score = self.anomaly_map(reconstruction, features, ot, images.shape[-2:])
+        return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map), routed
 
     def forward(self, images: torch.Tensor, class_index: torch.Tensor | None = None) -> torch.Tensor | InferenceBatch:
         """Training loss (train mode) or anomaly predictions (eval mode).
@@ -152,9 +188,4 @@ class HVQTransModel(nn.Module):
         """
         if self.training:
             return self.training_output(images, class_index).terms.loss
-        features = self.feature_extractor(images)
-        class_index = self._route(features, class_index)
-        reconstruction, codes = self._reconstruct(features, class_index)
-        ot = ot_score(codes.lowest_input, self.quantizer.lower[-1].codebook(class_index), self.num_codes)
-        anomaly_map, pred_score = self.anomaly_map(reconstruction, features, ot, images.shape[-2:])
-        return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)
+        return self.predict(images, class_index)[0]

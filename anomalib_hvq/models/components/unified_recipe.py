@@ -1,0 +1,59 @@
+"""Lightning hooks shared by UniAD and HVQ-Trans: the unified-setting protocol and the papers' recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from anomalib import LearningType
+from anomalib.pre_processing import PreProcessor
+from lightning.pytorch import Callback
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
+from torch import nn
+
+from anomalib_hvq.metrics import PerCategoryMetrics
+
+from .optimization import adamw_with_step_decay
+from .pre_processing import backbone_pre_processor
+
+
+class UnifiedRecipeMixin:
+    """Backbone pre-processing, per-category metrics, AdamW with a step at 80% of training, clipping at 0.1.
+
+    Mix into an ``AnomalibModule`` subclass ahead of it (``class M(UnifiedRecipeMixin, AnomalibModule)``),
+    which keeps the model a direct ``AnomalibModule`` subclass, as anomalib's ``get_model`` name lookup
+    needs. The module must set ``model`` (the torch model), ``lr`` and ``weight_decay``.
+    """
+
+    model: nn.Module
+    lr: float
+    weight_decay: float
+
+    @classmethod
+    def configure_pre_processor(
+        cls, image_size: tuple[int, int] | None = None, backbone: str = "tf_efficientnet_b4"
+    ) -> PreProcessor:
+        """Resize to 224x224 (the papers' size, no crop) and normalise with the backbone's statistics."""
+        return backbone_pre_processor(backbone, image_size)
+
+    def configure_callbacks(self) -> Sequence[Callback]:
+        """Add per-category metrics (the papers' protocol) ahead of anomalib's components.
+
+        It must run before the post-processor so that it sees raw, unclamped scores.
+        """
+        return [PerCategoryMetrics(), *super().configure_callbacks()]
+
+    def configure_optimizers(self) -> OptimizerLRScheduler:
+        """AdamW with the learning rate divided by 10 after 80% of the epochs (the papers' step at 800/1000)."""
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        return adamw_with_step_decay(parameters, self.lr, self.weight_decay, self._trainer)
+
+    @property
+    def trainer_arguments(self) -> dict[str, Any]:
+        """Gradient-norm clipping at 0.1 (both papers) and no sanity validation; schedules belong in configs."""
+        return {"gradient_clip_val": 0.1, "num_sanity_val_steps": 0}
+
+    @property
+    def learning_type(self) -> LearningType:
+        """Both models train on normal images only."""
+        return LearningType.ONE_CLASS

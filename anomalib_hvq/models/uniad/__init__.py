@@ -1,0 +1,6 @@
+"""UniAD model (the unified multi-class baseline HVQ-Trans extends)."""
+
+from .lightning_model import UniAD
+from .torch_model import UniADModel
+
+__all__ = ["UniAD", "UniADModel"]
