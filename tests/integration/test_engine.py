@@ -41,14 +41,18 @@ def test_test_reports_metrics(trained) -> None:
     assert (Path(engine.trainer.log_dir) / "routing_confusion.md").is_file()
 
 
-def test_oracle_and_centroid_routing_both_score(trained) -> None:
+def test_every_class_routing_scores(trained) -> None:
     model, datamodule, engine, _ = trained
-    model.class_routing = ClassRouting.ORACLE
+    results = {}
     try:
-        oracle = engine.test(model=model, datamodule=datamodule)[0]
+        for routing in ClassRouting:
+            model.set_class_routing(routing)
+            results[routing] = engine.test(model=model, datamodule=datamodule)[0]
     finally:
-        model.class_routing = ClassRouting.CENTROID
-    assert 0.0 <= oracle["image_AUROC"] <= 1.0
+        model.set_class_routing(ClassRouting.CENTROID)
+    assert model.model.routing == "centroid"
+    for metrics in results.values():
+        assert 0.0 <= metrics["image_AUROC"] <= 1.0
 
 
 def test_validate_runs(trained) -> None:
@@ -103,3 +107,9 @@ def test_torch_and_openvino_inferencers_agree_with_the_engine(trained, tmp_path:
         value = float(torch.as_tensor(score).flatten()[0])
         assert 0.0 <= value <= 1.0
         assert abs(value - float(reference.flatten()[0])) < 1e-3
+
+
+def test_label_free_routing_refuses_a_model_whose_router_never_saw_data(tiny_mvtec_root: Path, tmp_path: Path) -> None:
+    untrained = tiny_model()
+    with pytest.raises(RuntimeError, match="router has no statistics"):
+        tiny_engine(tmp_path).test(model=untrained, datamodule=tiny_datamodule(tiny_mvtec_root))

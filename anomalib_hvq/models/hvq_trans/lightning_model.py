@@ -29,6 +29,7 @@ from torchvision.transforms.v2 import Compose, Normalize, Resize
 
 from anomalib_hvq.deploy.resize import AntialiasedPreProcessor
 from anomalib_hvq.metrics import PerCategoryMetrics
+from anomalib_hvq.models.components.static_padding import apply_static_same_padding
 
 from .codebook_usage import CodebookUsage
 from .routing_accuracy import RoutingAccuracy
@@ -64,6 +65,8 @@ class HVQTrans(AnomalibModule):
         class_routing: ``centroid`` or ``codebook_fit`` (label-free), or ``oracle`` (ground-truth class), for
             validation/test; see :class:`ClassRouting`.
         backbone_train_mode: Keep the frozen backbone in train mode while training, as the official code did.
+        backbone_static_padding: Pad the backbone's strided convolutions statically for this input size
+            (380 reproduces the official lukemelas EfficientNet-B4; converted official checkpoints set it).
         ot_all_levels: Sum the OT score over all levels instead of the lowest one (official: lowest only).
         sequential_ema: Update codebooks one sample at a time, as the official code did (slower).
         hidden_dim: Encoder width (decoder and lower codebooks use twice this).
@@ -93,6 +96,7 @@ class HVQTrans(AnomalibModule):
         class_names: list[str] | None = None,
         class_routing: ClassRouting | str = ClassRouting.CENTROID,
         backbone_train_mode: bool = False,
+        backbone_static_padding: int | None = None,
         ot_all_levels: bool = False,
         sequential_ema: bool = False,
         hidden_dim: int = 256,
@@ -123,7 +127,6 @@ class HVQTrans(AnomalibModule):
             msg = f"num_classes={num_classes} but {len(class_names)} class_names were given: {class_names}."
             raise ValueError(msg)
         self.class_names: list[str] | None = list(class_names) if class_names is not None else None
-        self.class_routing = ClassRouting(class_routing)
         self.lr, self.weight_decay = lr, weight_decay
         self.model = HVQTransModel(
             num_classes=num_classes or (len(class_names) if class_names else 1),
@@ -131,6 +134,7 @@ class HVQTrans(AnomalibModule):
             pre_trained=pre_trained,
             backbone_weights=backbone_weights,
             backbone_train_mode=backbone_train_mode,
+            backbone_static_padding=backbone_static_padding,
             hidden_dim=hidden_dim,
             num_layers=num_layers,
             num_heads=num_heads,
@@ -140,13 +144,17 @@ class HVQTrans(AnomalibModule):
             decay=decay,
             commitment_weight=commitment_weight,
             ot_weight=ot_weight,
-            routing=ClassRouting.CENTROID.value
-            if self.class_routing is ClassRouting.ORACLE
-            else self.class_routing.value,
             ot_all_levels=ot_all_levels,
             sequential_ema=sequential_ema,
         )
+        self.set_class_routing(class_routing)
         self._make_class_metrics()
+
+    def set_class_routing(self, class_routing: ClassRouting | str) -> None:
+        """Choose how validation/test images get their class; predict and export stay label-free."""
+        self.class_routing = ClassRouting(class_routing)
+        label_free = ClassRouting.CENTROID if self.class_routing is ClassRouting.ORACLE else self.class_routing
+        self.model.routing = label_free.value
 
     def _make_class_metrics(self) -> None:
         """(Re)create the metrics whose size depends on the number of classes."""
@@ -180,11 +188,37 @@ class HVQTrans(AnomalibModule):
             raise ValueError(msg)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Rebuild the class-dependent parts to the checkpoint's classes before its weights load."""
+        """Adopt the checkpoint's classes and backbone padding before its weights load.
+
+        Both change the network but not its parameter names, so a model built with other arguments
+        (e.g. by the trainer from a CLI config) would otherwise load the weights silently into the wrong setup.
+        """
         super().on_load_checkpoint(checkpoint)
-        names = checkpoint.get("hyper_parameters", {}).get("class_names")
-        if names:
-            self._set_classes(names)
+        hyper_parameters = checkpoint.get("hyper_parameters", {})
+        if hyper_parameters.get("class_names"):
+            self._set_classes(hyper_parameters["class_names"])
+        padding = hyper_parameters.get("backbone_static_padding")
+        if padding and self.hparams.get("backbone_static_padding") != padding:
+            apply_static_same_padding(self.model.feature_extractor.backbone, padding)
+            self.hparams["backbone_static_padding"] = padding
+
+    def _check_router_ready(self, label_free: bool) -> None:
+        """Refuse label-free routing when the router never saw a training image (e.g. converted checkpoints)."""
+        if label_free and not bool(self.model.router.count.any()):
+            msg = (
+                "This model's label-free router has no statistics (it was never trained with this project, e.g. a "
+                "converted official checkpoint), so every image would be routed to class 0. Test with "
+                "class_routing='oracle' on a datamodule that provides classes, or fine-tune the model briefly."
+            )
+            raise RuntimeError(msg)
+
+    def on_test_start(self) -> None:
+        """Check that test images can be routed."""
+        self._check_router_ready(label_free=self.class_routing is not ClassRouting.ORACLE)
+
+    def on_predict_start(self) -> None:
+        """Check that images can be routed: predict is always label-free."""
+        self._check_router_ready(label_free=True)
 
     def configure_callbacks(self) -> Sequence[Callback]:
         """Add per-category metrics (the papers' protocol) ahead of anomalib's components.
@@ -192,6 +226,26 @@ class HVQTrans(AnomalibModule):
         It must run before the post-processor so that it sees raw, unclamped scores.
         """
         return [PerCategoryMetrics(), *super().configure_callbacks()]
+
+    @classmethod
+    def from_official_checkpoint(
+        cls, path: str | Path, class_names: Sequence[str] | None = None, **kwargs: Any
+    ) -> HVQTrans:
+        """Load a checkpoint of the official code (github.com/RuiyingLu/HVQ-Trans, ``{"state_dict": ...}``).
+
+        Args:
+            path: Official checkpoint file, e.g. ``ckpt_best.pth.tar``.
+            class_names: Class names in the checkpoint's class-index order; default the 15 MVTec AD
+                classes in the official (alphabetical) order.
+            **kwargs: Further constructor arguments (e.g. ``evaluator=False``).
+
+        Returns:
+            The model, with ground-truth ("oracle") class routing and the official backbone padding.
+
+        """
+        from anomalib_hvq.convert import OFFICIAL_MVTEC_CLASSES, load_official_checkpoint
+
+        return load_official_checkpoint(path, class_names or OFFICIAL_MVTEC_CLASSES, **kwargs)
 
     @classmethod
     def checkpoint_safe_globals(cls) -> Sequence[Any]:

@@ -40,6 +40,8 @@ class HVQTransModel(nn.Module):
         pre_trained: Load ImageNet weights into the backbone.
         backbone_weights: Local timm- or lukemelas-format backbone weight file.
         backbone_train_mode: Keep the frozen backbone in train mode while training (official behaviour).
+        backbone_static_padding: Pad the backbone's strided convolutions statically for this input size
+            (380 reproduces the official lukemelas EfficientNet-B4); ``None`` pads dynamically (timm).
         feature_size: Token grid ``(h, w)`` the stage features are resized to.
         hidden_dim: Encoder width D; the decoder and lower codebooks use 2D.
         num_layers: Encoder layers = lower quantization levels = decoder layers.
@@ -60,6 +62,7 @@ class HVQTransModel(nn.Module):
         pre_trained: bool = True,
         backbone_weights: str | Path | None = None,
         backbone_train_mode: bool = False,
+        backbone_static_padding: int | None = None,
         feature_size: tuple[int, int] = (14, 14),
         hidden_dim: int = 256,
         num_layers: int = 4,
@@ -76,7 +79,12 @@ class HVQTransModel(nn.Module):
     ) -> None:
         super().__init__()
         self.feature_extractor = MultiScaleFeatureExtractor(
-            backbone, pre_trained, backbone_weights, feature_size=feature_size, train_mode=backbone_train_mode
+            backbone,
+            pre_trained,
+            backbone_weights,
+            feature_size=feature_size,
+            train_mode=backbone_train_mode,
+            static_padding_size=backbone_static_padding,
         )
         channels = self.feature_extractor.num_channels
         self.hidden_dim, self.num_layers, self.num_codes = hidden_dim, num_layers, num_codes
