@@ -22,10 +22,11 @@ def _anomalib(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(cli), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_cli_train_then_predict(tiny_mvtec_root: Path, tmp_path: Path) -> None:
+def test_cli_train_on_all_mvtec_categories_then_predict(fake_mvtec15_root: Path, tmp_path: Path) -> None:
+    """`anomalib train --model anomalib_hvq.HVQTrans --data MVTec` trains one model on 15 categories."""
     data_args = [
-        "--data=MultiClassFolder",
-        f"--data.root={tiny_mvtec_root}",
+        "--data=MVTec",
+        f"--data.root={fake_mvtec15_root}",
         "--data.num_workers=0",
         "--data.train_batch_size=4",
         "--data.eval_batch_size=4",
@@ -41,7 +42,9 @@ def test_cli_train_then_predict(tiny_mvtec_root: Path, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert train.returncode == 0, train.stderr[-3000:]
-    assert "image_AUROC" in train.stdout + train.stderr
+    output = train.stdout + train.stderr
+    assert "image_AUROC" in output
+    assert "image_AUROC/zipper" in output and "image_AUROC/mean" in output
     checkpoints = sorted((tmp_path / "results").rglob("*.ckpt"))
     assert checkpoints, "training wrote no checkpoint"
 
@@ -50,7 +53,7 @@ def test_cli_train_then_predict(tiny_mvtec_root: Path, tmp_path: Path) -> None:
         "--model=anomalib_hvq.HVQTrans",
         *TINY_ARGS,
         f"--ckpt_path={checkpoints[-1]}",
-        f"--data={tiny_mvtec_root / 'grid' / 'test'}",
+        f"--data={fake_mvtec15_root / 'grid' / 'test'}",
         f"--default_root_dir={tmp_path / 'predict'}",
         cwd=tmp_path,
     )
