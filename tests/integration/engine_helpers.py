@@ -3,19 +3,12 @@
 from pathlib import Path
 
 from anomalib.engine import Engine
+from tiny_hvq import TINY_HVQ
 
 from anomalib_hvq import HVQTrans
 from anomalib_hvq.data import MultiClassFolder
 
-TINY_MODEL = {
-    "backbone": "tf_efficientnet_lite0",
-    "pre_trained": False,
-    "hidden_dim": 16,
-    "num_layers": 2,
-    "num_heads": 2,
-    "ffn_dim": 32,
-    "num_codes": 8,
-}
+TINY_MODEL = TINY_HVQ
 IMAGE_SIZE = (64, 64)
 
 

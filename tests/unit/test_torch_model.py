@@ -3,19 +3,11 @@
 import pytest
 import torch
 from anomalib.data import InferenceBatch
+from tiny_hvq import TINY_HVQ
 
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
 
-TINY = {
-    "backbone": "tf_efficientnet_lite0",
-    "pre_trained": False,
-    "hidden_dim": 16,
-    "num_layers": 2,
-    "num_heads": 2,
-    "ffn_dim": 32,
-    "num_codes": 8,
-    "feature_size": (4, 4),
-}
+TINY = {**TINY_HVQ, "feature_size": (4, 4)}
 
 
 @pytest.fixture
