@@ -1,12 +1,15 @@
 """anomalib-hvq: HVQ-Trans (NeurIPS 2023) multi-class anomaly detection for anomalib.
 
 Importing the package makes its datamodules resolvable by short name in anomalib's CLI
-(``--data MVTec``, ``--data Textures``, ...).
+(``--data MVTec``, ``--data Textures``, ...) and its models buildable by ``anomalib.models.get_model``.
 """
 
 from anomalib_hvq.data import MultiClassFolder, MVTec, Textures, Visa
 from anomalib_hvq.metrics import PerCategoryMetrics
-from anomalib_hvq.models import ClassRouting, HVQTrans, HVQTransModel
+from anomalib_hvq.models import ClassRouting, HVQTrans, HVQTransModel, UniAD, UniADModel
+from anomalib_hvq.registry import register_with_anomalib
+
+register_with_anomalib(HVQTrans, UniAD)
 
 __all__ = [
     "ClassRouting",
@@ -16,5 +19,7 @@ __all__ = [
     "MultiClassFolder",
     "PerCategoryMetrics",
     "Textures",
+    "UniAD",
+    "UniADModel",
     "Visa",
 ]

@@ -1,5 +1,6 @@
 """Models of anomalib-hvq."""
 
 from .hvq_trans import ClassRouting, HVQTrans, HVQTransModel
+from .uniad import UniAD, UniADModel
 
-__all__ = ["ClassRouting", "HVQTrans", "HVQTransModel"]
+__all__ = ["ClassRouting", "HVQTrans", "HVQTransModel", "UniAD", "UniADModel"]

@@ -14,7 +14,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
 from anomalib import LearningType
 from anomalib.data import Batch
@@ -25,10 +24,9 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch import Callback
 from lightning.pytorch.utilities.types import STEP_OUTPUT, OptimizerLRScheduler
-from torchvision.transforms.v2 import Compose, Normalize, Resize
 
-from anomalib_hvq.deploy.resize import AntialiasedPreProcessor
 from anomalib_hvq.metrics import PerCategoryMetrics
+from anomalib_hvq.models.components.pre_processing import backbone_pre_processor
 from anomalib_hvq.models.components.static_padding import apply_static_same_padding
 
 from .codebook_usage import CodebookUsage
@@ -256,17 +254,13 @@ class HVQTrans(AnomalibModule):
     def configure_pre_processor(
         cls, image_size: tuple[int, int] | None = None, backbone: str = "tf_efficientnet_b4"
     ) -> PreProcessor:
-        """Resize to 224x224 (the paper's size) and normalise with the backbone's ImageNet statistics.
+        """Resize to 224x224 (the paper's size) and normalise with the backbone's statistics.
 
         The resize is antialiased in training, testing and in exported models alike (anomalib's own
         pre-processor drops antialiasing on export, so exported models would see other pixels on images
         larger than the model input, e.g. MVTec AD's 700-1024 px).
         """
-        config = timm.get_pretrained_cfg(backbone)
-        mean = config.mean if config is not None else (0.485, 0.456, 0.406)
-        std = config.std if config is not None else (0.229, 0.224, 0.225)
-        resize = Resize(image_size or (224, 224), antialias=True)
-        return AntialiasedPreProcessor(transform=Compose([resize, Normalize(mean=list(mean), std=list(std))]))
+        return backbone_pre_processor(backbone, image_size)
 
     def _class_index(self, batch: Batch) -> torch.Tensor | None:
         """Return the batch's class per sample in this model's class order, or ``None`` if it has none."""
