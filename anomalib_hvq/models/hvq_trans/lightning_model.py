@@ -15,19 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from anomalib import LearningType
 from anomalib.data import Batch
 from anomalib.metrics import Evaluator
 from anomalib.models.components import AnomalibModule
 from anomalib.post_processing import PostProcessor
 from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
-from lightning.pytorch import Callback
-from lightning.pytorch.utilities.types import STEP_OUTPUT, OptimizerLRScheduler
+from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from anomalib_hvq.metrics import PerCategoryMetrics
-from anomalib_hvq.models.components.pre_processing import backbone_pre_processor
 from anomalib_hvq.models.components.static_padding import apply_static_same_padding
+from anomalib_hvq.models.components.unified_recipe import UnifiedRecipeMixin
 
 from .codebook_usage import CodebookUsage
 from .routing_accuracy import RoutingAccuracy
@@ -50,7 +47,7 @@ class ClassRouting(str, Enum):
     ORACLE = "oracle"
 
 
-class HVQTrans(AnomalibModule):
+class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
     """HVQ-Trans: hierarchical vector-quantized transformer for multi-class anomaly detection.
 
     Args:
@@ -218,13 +215,6 @@ class HVQTrans(AnomalibModule):
         """Check that images can be routed: predict is always label-free."""
         self._check_router_ready(label_free=True)
 
-    def configure_callbacks(self) -> Sequence[Callback]:
-        """Add per-category metrics (the papers' protocol) ahead of anomalib's components.
-
-        It must run before the post-processor so that it sees raw, unclamped scores.
-        """
-        return [PerCategoryMetrics(), *super().configure_callbacks()]
-
     @classmethod
     def from_official_checkpoint(
         cls, path: str | Path, class_names: Sequence[str] | None = None, **kwargs: Any
@@ -249,18 +239,6 @@ class HVQTrans(AnomalibModule):
     def checkpoint_safe_globals(cls) -> Sequence[Any]:
         """Types saved in the hyperparameters."""
         return (ClassRouting,)
-
-    @classmethod
-    def configure_pre_processor(
-        cls, image_size: tuple[int, int] | None = None, backbone: str = "tf_efficientnet_b4"
-    ) -> PreProcessor:
-        """Resize to 224x224 (the paper's size) and normalise with the backbone's statistics.
-
-        The resize is antialiased in training, testing and in exported models alike (anomalib's own
-        pre-processor drops antialiasing on export, so exported models would see other pixels on images
-        larger than the model input, e.g. MVTec AD's 700-1024 px).
-        """
-        return backbone_pre_processor(backbone, image_size)
 
     def _class_index(self, batch: Batch) -> torch.Tensor | None:
         """Return the batch's class per sample in this model's class order, or ``None`` if it has none."""
@@ -325,31 +303,6 @@ class HVQTrans(AnomalibModule):
         """Score the batch with the configured class routing."""
         del args, kwargs, batch_idx
         return self._predict(batch)
-
-    def configure_optimizers(self) -> OptimizerLRScheduler:
-        """AdamW with the learning rate divided by 10 after 80% of the epochs (the paper's step at 800/1000)."""
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
-        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
-        max_steps = self.trainer.max_steps if self._trainer is not None else -1
-        if max_epochs is not None and max_epochs > 0:
-            step, interval = max(1, int(0.8 * max_epochs)), "epoch"
-        elif max_steps > 0:
-            step, interval = max(1, int(0.8 * max_steps)), "step"
-        else:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=0.1)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
-
-    @property
-    def trainer_arguments(self) -> dict[str, Any]:
-        """Gradient clipping at 0.1 (paper) and no sanity validation; schedules belong in configs."""
-        return {"gradient_clip_val": 0.1, "num_sanity_val_steps": 0}
-
-    @property
-    def learning_type(self) -> LearningType:
-        """HVQ-Trans trains on normal images only."""
-        return LearningType.ONE_CLASS
 
 
 __all__ = ["ClassRouting", "HVQTrans"]
