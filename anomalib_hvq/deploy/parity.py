@@ -22,7 +22,6 @@ from lightning_utilities.core.imports import module_available
 
 from anomalib_hvq import HVQTrans
 from anomalib_hvq.data import Textures
-from anomalib_hvq.deploy.checkpoint import load_checkpoint_offline
 from anomalib_hvq.deploy.runtimes import (
     Outputs,
     Runner,
@@ -52,15 +51,24 @@ def export_formats(model: HVQTrans, out: Path, data_root: Path | None) -> dict[s
     return paths
 
 
-def runners(paths: dict[str, Path]) -> dict[str, Runner]:
-    """Every runtime and precision to compare, by display name."""
-    table = {"ONNX Runtime FP32": onnxruntime_runner(paths["onnx"])}
-    table["OpenVINO FP32 (f32 hint)"] = openvino_runner(paths["openvino_fp32"], precision="f32")
-    table["OpenVINO FP32 (CPU default precision)"] = openvino_runner(paths["openvino_fp32"], precision=None)
-    table["OpenVINO FP16 IR (f32 hint)"] = openvino_runner(paths["openvino_fp16"], precision="f32")
-    table["OpenVINO FP16 IR (CPU default precision)"] = openvino_runner(paths["openvino_fp16"], precision=None)
-    if "openvino_int8" in paths:
-        table["OpenVINO INT8 PTQ (CPU default precision)"] = openvino_runner(paths["openvino_int8"], precision=None)
+# Display name -> (exported format, OpenVINO inference precision hint; None = the CPU's default).
+FORMATS: dict[str, tuple[str, str | None]] = {
+    "ONNX Runtime FP32": ("onnx", None),
+    "OpenVINO FP32 (f32 hint)": ("openvino_fp32", "f32"),
+    "OpenVINO FP32 (CPU default precision)": ("openvino_fp32", None),
+    "OpenVINO FP16 IR (f32 hint)": ("openvino_fp16", "f32"),
+    "OpenVINO FP16 IR (CPU default precision)": ("openvino_fp16", None),
+    "OpenVINO INT8 PTQ (CPU default precision)": ("openvino_int8", None),
+}
+
+
+def runners(paths: dict[str, Path]) -> dict[str, tuple[Runner, str]]:
+    """Every runtime and precision to compare, by display name, with the exported format it runs."""
+    table = {}
+    for name, (key, precision) in FORMATS.items():
+        if key in paths:
+            run = onnxruntime_runner(paths[key]) if key == "onnx" else openvino_runner(paths[key], precision=precision)
+            table[name] = (run, key)
     return table
 
 
@@ -146,23 +154,18 @@ def main() -> None:
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)
 
-    model = load_checkpoint_offline(
-        HVQTrans.load_from_checkpoint, args.ckpt, safe_globals=HVQTrans.checkpoint_safe_globals()
-    ).eval()
+    model = HVQTrans.load_from_checkpoint(args.ckpt).eval()
     print("exporting ...", flush=True)
     paths = export_formats(model, args.output / "models", args.data_root)
     sizes = {key: f"{model_size_bytes(path) / 2**20:.1f} MiB" for key, path in paths.items()}
-    formats = runners(paths)
-    size_of = dict(
-        zip(formats, [sizes["onnx"], *[sizes["openvino_fp32"]] * 2, *[sizes["openvino_fp16"]] * 2], strict=False)
-    )
-    size_of.update({name: sizes["openvino_int8"] for name in formats if "INT8" in name})
+    table = runners(paths)
+    formats = {name: run for name, (run, _) in table.items()}
 
     images, labels, categories = demo_test_set(args.data_root)
     print(f"demo test set: {len(images)} images ...", flush=True)
     reference = run_batched(torch_runner(model), images, args.batch_size)
     outputs = {name: run_batched(run, images, args.batch_size) for name, run in formats.items()}
-    rows = [_parity_row(name, reference, result, size_of[name]) for name, result in outputs.items()]
+    rows = [_parity_row(name, reference, result, sizes[table[name][1]]) for name, result in outputs.items()]
     print(_write(rows, args.output, "parity_demo", f"Demo test set ({len(images)} images, 256 px) vs PyTorch"))
 
     print("full-size photos ...", flush=True)

@@ -44,7 +44,10 @@ def resize_antialiased(images: torch.Tensor, size: tuple[int, int]) -> torch.Ten
     """Resize ``(..., H, W)`` float images to ``size`` like ``interpolate(bilinear, antialias=True)``."""
     rows = antialias_weights(images, images.shape[-2], size[0])
     cols = antialias_weights(images, images.shape[-1], size[1])
-    return rows @ images @ cols.transpose(0, 1)
+    # Width first, so the last product has its weights on the left: with static shapes OpenVINO turns a
+    # trailing ``x @ constant`` into a fully connected layer and fuses the following per-channel Normalize
+    # into it as if the width were channels, and the model then fails to compile.
+    return rows @ (images @ cols.transpose(0, 1))
 
 
 class ExportableAntialiasResize(Transform):

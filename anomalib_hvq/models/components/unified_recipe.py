@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from anomalib import LearningType
 from anomalib.pre_processing import PreProcessor
 from lightning.pytorch import Callback
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
+from typing_extensions import Self
 
+from anomalib_hvq.deploy.checkpoint import load_checkpoint_offline
 from anomalib_hvq.metrics import PerCategoryMetrics
 
 from .optimization import adamw_with_step_decay
@@ -47,6 +50,22 @@ class UnifiedRecipeMixin:
         """AdamW with the learning rate divided by 10 after 80% of the epochs (the papers' step at 800/1000)."""
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         return adamw_with_step_decay(parameters, self.lr, self.weight_decay, self._trainer)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | Path | IO, *args: Any, **kwargs: Any) -> Self:
+        """Lightning's ``load_from_checkpoint``, but the backbone is built empty and filled from the checkpoint.
+
+        ``Engine.export(ckpt_path=...)``, ``anomalib export`` and the inferencers rebuild the model from its
+        saved arguments; with ``pre_trained=True`` that would download weights the checkpoint already holds.
+        """
+        return load_checkpoint_offline(
+            super().load_from_checkpoint, checkpoint_path, *args, safe_globals=cls.checkpoint_safe_globals(), **kwargs
+        )
+
+    @classmethod
+    def checkpoint_safe_globals(cls) -> Sequence[Any]:
+        """Non-standard types saved in the hyperparameters (for ``weights_only`` loading)."""
+        return ()
 
     @property
     def trainer_arguments(self) -> dict[str, Any]:
