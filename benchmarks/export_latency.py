@@ -56,28 +56,12 @@ def build_model(args: argparse.Namespace) -> HVQTrans:
 
 def export(model: HVQTrans, args: argparse.Namespace) -> dict[str, Path]:
     """Export to every format; INT8 only with nncf installed and demo data to calibrate on."""
-    from anomalib.deploy import CompressionType
-    from lightning_utilities.core.imports import module_available
-
-    from anomalib_hvq.deploy.runtimes import convert_to_openvino
+    from anomalib_hvq.deploy.parity import export_formats
 
     out = args.output / "models"
-    print("exporting torch, onnx, openvino fp32/fp16 ...", flush=True)
-    paths = {"torch": model.to_torch(out / "torch"), "onnx": model.to_onnx(out / "onnx")}
-    paths["openvino_fp32"] = convert_to_openvino(paths["onnx"], out / "openvino_fp32" / "model.xml")
-    paths["openvino_fp16"] = convert_to_openvino(paths["onnx"], out / "openvino_fp16" / "model.xml", fp16=True)
-    if module_available("nncf") and args.data_root.is_dir():
-        from anomalib_hvq.data import Textures
-
-        print("exporting openvino int8 (nncf post-training quantisation) ...", flush=True)
-        data = Textures(root=args.data_root, train_batch_size=16, eval_batch_size=16, num_workers=0)
-        int8_root = out / "openvino_int8"
-        paths["openvino_int8"] = model.to_openvino(
-            int8_root, compression_type=CompressionType.INT8_PTQ, datamodule=data
-        )
-    else:
-        print("skipping INT8: needs `pip install nncf` and --data-root", flush=True)
-    return paths
+    print("exporting torch, onnx, openvino fp32/fp16 (and int8 with nncf) ...", flush=True)
+    data_root = args.data_root if args.data_root.is_dir() else None
+    return {"torch": model.to_torch(out / "torch"), **export_formats(model, out, data_root)}
 
 
 def input_batch(args: argparse.Namespace, batch_size: int) -> np.ndarray:

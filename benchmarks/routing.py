@@ -48,9 +48,10 @@ def main() -> None:
     for routing in (ClassRouting.ORACLE, ClassRouting.CENTROID, ClassRouting.CODEBOOK_FIT):
         print(f"routing={routing.value}: testing ...", flush=True)
         model.set_class_routing(routing)
-        per_category = PerCategoryMetrics(output_dir=args.output / routing.value, print_table=False)
-        engine = Engine(callbacks=[per_category], default_root_dir=args.output, logger=False, accelerator="cpu")
-        engine.test(model=model, datamodule=datamodule)
+        engine = Engine(default_root_dir=args.output / routing.value, logger=False, accelerator="cpu")
+        engine.test(model=model, datamodule=datamodule, verbose=False)
+        # The model brings its own PerCategoryMetrics callback (it replaces any passed to the Engine).
+        per_category = next(cb for cb in engine.trainer.callbacks if isinstance(cb, PerCategoryMetrics))
         tables[routing.value] = per_category.results
         if routing is not ClassRouting.ORACLE:
             rows.append(
@@ -66,6 +67,7 @@ def main() -> None:
     side_by_side = pd.concat(
         {name: table[["image_AUROC", "pixel_AUROC", "AUPRO"]] for name, table in tables.items()}, axis=1
     )
+    side_by_side.columns = [f"{router} {metric}" for router, metric in side_by_side.columns]
     accuracy.to_csv(args.output / "routing_accuracy.csv")
     side_by_side.to_csv(args.output / "routing_metrics.csv")
     report = [

@@ -43,9 +43,16 @@ def load_checkpoint_offline(
     Arguments given in ``kwargs`` win (``pre_trained=True`` still downloads). Loading is strict, so a
     checkpoint that lacks backbone weights fails loudly instead of leaving random weights.
     """
+    local = isinstance(checkpoint_path, str | Path) and "://" not in str(checkpoint_path)
+    if local and not Path(checkpoint_path).is_file():
+        msg = (
+            f"No checkpoint at {checkpoint_path}. Pass the .ckpt file that training wrote, e.g. "
+            "results/<Model>/<dataset>/<category>/latest/weights/lightning/model.ckpt."
+        )
+        raise FileNotFoundError(msg)
     overrides = {key: value for key, value in BACKBONE_SOURCE_ARGUMENTS.items() if key not in kwargs}
     model = load(checkpoint_path, *args, **overrides, **kwargs)
-    if overrides and isinstance(checkpoint_path, str | Path) and Path(checkpoint_path).is_file():
+    if overrides and local:
         saved = saved_hyperparameters(checkpoint_path, safe_globals)
         # Keep what the model was trained with, so that a re-saved checkpoint still says so.
         model.hparams.update({key: saved[key] for key in overrides if key in saved})

@@ -66,3 +66,10 @@ def test_exported_pre_processing_resizes_like_training() -> None:
     pre_processor = backbone_pre_processor("tf_efficientnet_lite0", (32, 32))
     image = torch.rand(1, 3, 100, 100)
     torch.testing.assert_close(pre_processor.export_transform(image), pre_processor.transform(image), atol=1e-5, rtol=0)
+
+
+def test_image_score_is_the_maximum_of_the_square_average_pool() -> None:
+    tokens = torch.rand(2, 1, 7, 7) ** 4  # a few hot tokens
+    anomaly_map, score = upsample_and_score(tokens, (40, 40), pool_size=16)
+    expected = torch.nn.functional.avg_pool2d(anomaly_map, 16, stride=1).flatten(1).amax(1)
+    torch.testing.assert_close(score, expected)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from anomalib_hvq.models.components.reconstruction_score import feature_distance, upsample_and_score
 
 
 class AnomalyMapGenerator(nn.Module):
@@ -40,10 +41,5 @@ class AnomalyMapGenerator(nn.Module):
             Anomaly map ``(B, 1, H, W)`` and image score ``(B,)``.
 
         """
-        error = (reconstruction.float() - features.float()).pow(2).sum(1, keepdim=True).sqrt()
-        score = error + self.ot_weight * ot.view_as(error)
-        # align_corners=True matches the reference's UpsamplingBilinear2d.
-        anomaly_map = F.interpolate(score, size=image_size, mode="bilinear", align_corners=True)
-        pool = min(self.pool_size, *image_size)
-        pred_score = F.avg_pool2d(anomaly_map, pool, stride=1).flatten(1).amax(1)
-        return anomaly_map, pred_score
+        error = feature_distance(reconstruction, features)
+        return upsample_and_score(error + self.ot_weight * ot.view_as(error), image_size, self.pool_size)

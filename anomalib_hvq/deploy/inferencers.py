@@ -1,0 +1,83 @@
+"""anomalib's inferencers with input checks that name the cause and the fix.
+
+anomalib's ``OpenVINOInferencer`` hands any array to the runtime, which answers a wrong channel count or,
+for a model exported with a fixed ``input_size``, a wrong image size with a C++ shape-check trace; its
+``TorchInferencer`` fails inside the pre-processor's ``Normalize``. These subclasses check the batch
+against the exported model's input first. Everything else (loading, outputs) is anomalib's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from anomalib.deploy import OpenVINOInferencer as _OpenVINOInferencer
+from anomalib.deploy import TorchInferencer as _TorchInferencer
+
+RGB = 3
+
+
+def check_image_batch(shape: Sequence[int], expected: Sequence[int | None]) -> None:
+    """Raise ``ValueError`` if a ``(B, C, H, W)`` batch does not fit a model input ``expected`` (``None``: any).
+
+    A channels-last array whose channel count is wrong (``(B, H, W, 1|4)``) is reported by that count.
+    """
+    if len(shape) != len(expected):
+        msg = f"Expected an image (C, H, W) or a batch (B, C, H, W), got an array of shape {tuple(shape)}."
+        raise ValueError(msg)
+    channels = shape[-1] if shape[1] != RGB and shape[-1] in (1, 4) else shape[1]
+    if expected[1] is not None and channels != expected[1]:
+        msg = (
+            f"The image has {channels} channels but the model takes {expected[1]} (RGB). Convert it to RGB first, "
+            "e.g. PIL's image.convert('RGB'); anomalib's read_image does this for grey and RGBA files."
+        )
+        raise ValueError(msg)
+    size, model_size = tuple(shape[2:]), tuple(expected[2:])
+    if any(want is not None and got != want for got, want in zip(size, model_size, strict=True)):
+        msg = (
+            f"The image is {size[0]}x{size[1]} but this model was exported for {model_size[0]}x{model_size[1]} "
+            f"images only (a fixed input_size). Resize the image to {model_size[0]}x{model_size[1]}, or export "
+            "again without input_size: the exported model then resizes images of any size itself."
+        )
+        raise ValueError(msg)
+
+
+def _existing(path: str | Path) -> Path:
+    if not Path(path).is_file():
+        msg = (
+            f"No exported model at {path}. Export one first, e.g. `anomalib export --model anomalib_hvq.HVQTrans "
+            "--ckpt_path <model.ckpt> --export_type openvino`, and pass the written file (weights/openvino/model.xml "
+            "or weights/torch/model.pt)."
+        )
+        raise FileNotFoundError(msg)
+    return Path(path)
+
+
+class OpenVINOInferencer(_OpenVINOInferencer):
+    """anomalib's ``OpenVINOInferencer`` that checks each image against the exported model's input shape."""
+
+    def __init__(self, path: str | Path | tuple[bytes, bytes], *args: Any, **kwargs: Any) -> None:
+        super().__init__(path if isinstance(path, tuple) else _existing(path), *args, **kwargs)
+
+    def pre_process(self, image: np.ndarray) -> np.ndarray:
+        """Run anomalib's pre-processing (``[0, 1]`` float, ``(B, C, H, W)``), then the shape check."""
+        image = super().pre_process(image)
+        dims = self.input_blob.get_partial_shape()
+        check_image_batch(image.shape, [dim.get_length() if dim.is_static else None for dim in dims])
+        return image
+
+
+class TorchInferencer(_TorchInferencer):
+    """anomalib's ``TorchInferencer`` that checks the channel count (the exported model resizes any size)."""
+
+    def __init__(self, path: str | Path, *args: Any, **kwargs: Any) -> None:
+        super().__init__(_existing(path), *args, **kwargs)
+
+    def pre_process(self, image: torch.Tensor) -> torch.Tensor:
+        """Run anomalib's pre-processing (``(B, C, H, W)`` on the device), then the channel check."""
+        image = super().pre_process(image)
+        check_image_batch(image.shape, (None, RGB, None, None))
+        return image
