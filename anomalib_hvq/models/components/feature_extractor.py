@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .backbone_weights import load_backbone_weights, pypi_weight_file
+from .precision import float32_region
 from .static_padding import apply_static_same_padding
 
 logger = logging.getLogger(__name__)
@@ -103,12 +104,15 @@ class MultiScaleFeatureExtractor(nn.Module):
             images: Normalised images, shape ``(B, 3, H, W)``.
 
         Returns:
-            Concatenated stage features, shape ``(B, sum(channels), *feature_size)``.
+            Concatenated stage features, shape ``(B, sum(channels), *feature_size)``, float32 also under
+            autocast: they are the reconstruction target and must not depend on the training precision
+            (cached features, computed once in float32, then match features computed on the fly).
 
         """
         if images.ndim != 4 or images.shape[1] != 3:
             msg = f"Expected RGB images of shape (B, 3, H, W), got {tuple(images.shape)}. Convert them to RGB."
             raise ValueError(msg)
-        maps = self.backbone(images)
-        resized = [F.interpolate(m, size=self.feature_size, mode="bilinear", align_corners=True) for m in maps]
-        return torch.cat(resized, dim=1)
+        with float32_region(images.device.type):
+            maps = self.backbone(images.float())
+            resized = [F.interpolate(m, size=self.feature_size, mode="bilinear", align_corners=True) for m in maps]
+            return torch.cat(resized, dim=1)

@@ -8,6 +8,34 @@ import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 
+FUSED_ADAMW_DEVICES = ("cuda", "cpu")
+
+
+def adamw(
+    parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float, allow_fused: bool = True
+) -> torch.optim.AdamW:
+    """AdamW with its fused kernel where PyTorch has one for the parameters' device, else the foreach one.
+
+    The fused kernel updates all parameters in one pass (on a 2-core CPU it took a third of the time of
+    the per-parameter loop for HVQ-Trans's 18M parameters); the result equals the reference update up to
+    floating-point rounding. ``allow_fused=False`` for fp16 training with a gradient scaler, whose
+    unscaling before gradient clipping a fused optimizer would skip.
+    """
+    parameters = list(parameters)
+    devices = {p.device.type for p in parameters}
+    if allow_fused and len(devices) == 1 and devices <= set(FUSED_ADAMW_DEVICES):
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=True)
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer, value: float, algorithm: str = "norm") -> None:
+    """Clip the gradients of ``optimizer``'s parameters to ``value`` (by global ``"norm"`` or by ``"value"``)."""
+    parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if algorithm == "value":
+        torch.nn.utils.clip_grad_value_(parameters, value)
+    else:
+        torch.nn.utils.clip_grad_norm_(parameters, value)
+
 
 def adamw_with_step_decay(
     parameters: Iterable[torch.nn.Parameter],
@@ -33,7 +61,8 @@ def adamw_with_step_decay(
         The optimizer, with its ``StepLR`` scheduler configuration when a schedule length is known.
 
     """
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    scaler = getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
+    optimizer = adamw(parameters, lr, weight_decay, allow_fused=scaler is None)
     max_epochs = trainer.max_epochs if trainer is not None else None
     max_steps = trainer.max_steps if trainer is not None else -1
     if max_epochs is not None and max_epochs > 0:

@@ -1,7 +1,9 @@
 """Post-norm transformer layers with positional embeddings on queries and keys (DETR style).
 
 UniAD and HVQ-Trans share these: the positional embedding is added to queries and keys but not to
-values, and every sub-layer is followed by residual addition and LayerNorm.
+values, and every sub-layer is followed by residual addition and LayerNorm. Attention weights are
+never returned (``need_weights=False``), which lets PyTorch use its fused attention kernels
+(flash / memory-efficient attention on GPUs).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class TransformerEncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, pos: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Encode ``x`` ``(B, L, dim)`` with positional embedding ``pos`` ``(L, dim)``."""
         query = x + pos
-        x = self.norm1(x + self.dropout1(self.self_attn(query, query, x, attn_mask=attn_mask)[0]))
+        x = self.norm1(x + self.dropout1(self.self_attn(query, query, x, attn_mask=attn_mask, need_weights=False)[0]))
         return self.norm2(x + self.dropout2(self.ffn(x)))
 
 
@@ -87,8 +89,8 @@ class TransformerDecoderLayer(nn.Module):
         ``x`` itself (UniAD's layer-wise query decoder attends to the encoder output there).
         """
         context = x if first_memory is None else first_memory
-        attended = self.self_attn(x + pos, context + pos, context, attn_mask=attn_mask)[0]
+        attended = self.self_attn(x + pos, context + pos, context, attn_mask=attn_mask, need_weights=False)[0]
         x = self.norm1(x + self.dropout1(attended))
-        attended = self.cross_attn(x + pos, memory + pos, memory, attn_mask=attn_mask)[0]
+        attended = self.cross_attn(x + pos, memory + pos, memory, attn_mask=attn_mask, need_weights=False)[0]
         x = self.norm2(x + self.dropout2(attended))
         return self.norm3(x + self.dropout3(self.ffn(x)))

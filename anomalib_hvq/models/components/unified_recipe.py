@@ -11,12 +11,13 @@ from anomalib.pre_processing import PreProcessor
 from lightning.pytorch import Callback
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
+from torch.optim import Optimizer
 from typing_extensions import Self
 
 from anomalib_hvq.deploy.checkpoint import load_checkpoint_offline
 from anomalib_hvq.metrics import PerCategoryMetrics
 
-from .optimization import adamw_with_step_decay
+from .optimization import adamw_with_step_decay, clip_gradients
 from .pre_processing import backbone_pre_processor
 
 
@@ -50,6 +51,24 @@ class UnifiedRecipeMixin:
         """AdamW with the learning rate divided by 10 after 80% of the epochs (the papers' step at 800/1000)."""
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         return adamw_with_step_decay(parameters, self.lr, self.weight_decay, self._trainer)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip as Lightning does, also for a fused optimizer under bf16 autocast.
+
+        Lightning's mixed-precision plugin refuses to clip for any fused optimizer, because with an fp16
+        gradient scaler the fused step would unscale after clipping. bf16 has no scaler (``adamw_with_step_decay``
+        only fuses without one), so the gradients are clipped here directly, exactly as Lightning would.
+        """
+        fused = bool(optimizer.defaults.get("fused"))
+        if gradient_clip_val and fused and getattr(self.trainer.precision_plugin, "scaler", None) is None:
+            clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm or "norm")
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: str | Path | IO, *args: Any, **kwargs: Any) -> Self:

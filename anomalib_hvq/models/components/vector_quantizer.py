@@ -13,6 +13,8 @@ import torch
 from torch import distributed as dist
 from torch import nn
 
+from .precision import float32_region
+
 
 class Quantized(NamedTuple):
     """Output of a quantizer call.
@@ -74,11 +76,18 @@ class EMAVectorQuantizer(nn.Module):
         """Quantize tokens ``x`` ``(B, L, D)`` with the codebooks of ``class_index`` ``(B,)``.
 
         In training mode the codebooks of the classes in the batch are EMA-updated after the
-        assignment, so the returned codes use the codebooks from before the update.
+        assignment, so the returned codes use the codebooks from before the update. Everything runs
+        in float32, also under autocast: bfloat16 distances would pick wrong codes and bfloat16 EMA
+        statistics would lose the small updates.
         """
         if self.training and self.sequential and x.shape[0] > 1:
             parts = [self(sample.unsqueeze(0), cls.view(1)) for sample, cls in zip(x, class_index, strict=True)]
             return Quantized(*(torch.cat(field) for field in zip(*parts, strict=True)))
+        with float32_region(x.device.type):
+            return self._quantize(x.float(), class_index)
+
+    def _quantize(self, x: torch.Tensor, class_index: torch.Tensor) -> Quantized:
+        """Batched nearest-code assignment (and EMA update in training) of float32 tokens ``(B, L, D)``."""
         codebook = self.codebook(class_index)
         distance = (
             x.pow(2).sum(-1, keepdim=True) - 2 * x @ codebook.transpose(1, 2) + codebook.pow(2).sum(-1).unsqueeze(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
@@ -26,9 +27,17 @@ class CentroidRouter(nn.Module):
 
     @torch.no_grad()
     def update(self, pooled: torch.Tensor, class_index: torch.Tensor) -> None:
-        """Add pooled features ``(B, C)`` of classes ``(B,)`` to the running sums."""
-        self.feature_sum.index_add_(0, class_index, pooled.to(self.feature_sum.dtype))
-        self.count.index_add_(0, class_index, torch.ones_like(class_index, dtype=self.count.dtype))
+        """Add pooled features ``(B, C)`` of classes ``(B,)`` to the running sums (of all processes under DDP)."""
+        feature_sum = torch.zeros_like(self.feature_sum).index_add_(0, class_index, pooled.to(self.feature_sum.dtype))
+        count = torch.zeros_like(self.count).index_add_(
+            0, class_index, torch.ones_like(class_index, dtype=self.count.dtype)
+        )
+        if dist.is_available() and dist.is_initialized():
+            # DDP broadcasts rank 0's buffers before every forward: without this sum, only rank 0's images would count.
+            dist.all_reduce(feature_sum)
+            dist.all_reduce(count)
+        self.feature_sum += feature_sum
+        self.count += count
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         """Return the class index ``(B,)`` whose centroid is most similar to each pooled feature ``(B, C)``."""

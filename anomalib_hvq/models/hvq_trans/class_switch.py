@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from anomalib_hvq.models.components.precision import float32_region
+
 
 def check_class_index(class_index: torch.Tensor, num_classes: int, batch_size: int) -> torch.Tensor:
     """Validate a ``(B,)`` class-index tensor and return it as long.
@@ -51,6 +53,10 @@ class ClassSwitchedLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
-        """Map ``x`` ``(B, L, in_dim)`` with each sample's head to ``(B, L, out_dim)``."""
-        weight = self.weight[class_index]
-        return torch.einsum("bli,boi->blo", x, weight) + self.bias[class_index].unsqueeze(1)
+        """Map ``x`` ``(B, L, in_dim)`` with each sample's head to ``(B, L, out_dim)``.
+
+        Float32 also under autocast: the output is the reconstruction whose error is the anomaly map.
+        """
+        with float32_region(x.device.type):
+            weight = self.weight[class_index]
+            return torch.einsum("bli,boi->blo", x.float(), weight) + self.bias[class_index].unsqueeze(1)

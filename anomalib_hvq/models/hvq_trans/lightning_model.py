@@ -23,6 +23,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from anomalib_hvq.models.components.cached_training import CachedTraining
 from anomalib_hvq.models.components.static_padding import apply_static_same_padding
 from anomalib_hvq.models.components.unified_recipe import UnifiedRecipeMixin
 
@@ -75,6 +76,13 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         ot_weight: Weight of the OT score in the anomaly map.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        feature_cache: Train from backbone features computed once per image at the start of ``fit``:
+            ``True``/``"memory"`` (on the training device), ``"disk"`` (memory-mapped file, reused across runs
+            while valid) or ``False``. Exact; switched off with a warning when the backbone is in train mode or
+            the training data has random augmentations. See :mod:`anomalib_hvq.models.components.cached_training`.
+        feature_cache_dir: Folder of the disk cache (default ``./feature_cache/<datamodule name>``).
+        feature_cache_dtype: Cache storage: ``"float32"`` (exact), ``"float16"`` or ``"bfloat16"``.
+        compile_transformer: ``torch.compile`` the encoder and decoder layers at the start of ``fit``.
         pre_processor: Pre-processor, or ``True`` for the default (224x224, backbone normalisation).
         post_processor: Post-processor, or ``True`` for the default.
         evaluator: Evaluator, or ``True`` for the default (image/pixel AUROC and F1).
@@ -105,6 +113,10 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         ot_weight: float = 80.0,
         lr: float = 1e-4,
         weight_decay: float = 1e-4,
+        feature_cache: bool | str = False,
+        feature_cache_dir: str | None = None,
+        feature_cache_dtype: str = "float32",
+        compile_transformer: bool = False,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
         evaluator: Evaluator | bool = True,
@@ -144,6 +156,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         )
         self.set_class_routing(class_routing)
         self._make_class_metrics()
+        self.cached_training = CachedTraining(feature_cache, feature_cache_dir, feature_cache_dtype)
+        self.compile_transformer = compile_transformer
 
     def set_class_routing(self, class_routing: ClassRouting | str) -> None:
         """Choose how validation/test images get their class; predict and export stay label-free."""
@@ -181,6 +195,16 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
                 f"{self.class_names}). Train a model on them, or restrict the datamodule's `categories`."
             )
             raise ValueError(msg)
+
+    def on_fit_start(self) -> None:
+        """Build the feature cache (if enabled and exact) and compile the transformer (if asked)."""
+        self.cached_training.start(self)
+        if self.compile_transformer:
+            self.model.compile_transformer()
+
+    def on_fit_end(self) -> None:
+        """Hand the datamodule its own training loader back and free the cached features."""
+        self.cached_training.stop()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Adopt the checkpoint's classes and backbone padding before its weights load.
@@ -241,7 +265,10 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         return (ClassRouting,)
 
     def _class_index(self, batch: Batch) -> torch.Tensor | None:
-        """Return the batch's class per sample in this model's class order, or ``None`` if it has none."""
+        """Return the batch's class per sample in this model's class order, or ``None`` if it has none.
+
+        Built from the category names on the CPU: the model validates it there, without waiting for the GPU.
+        """
         categories = getattr(batch, "category", None)
         if categories is not None and self.class_names is not None:
             unknown = sorted(set(categories) - set(self.class_names))
@@ -249,13 +276,14 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
                 msg = f"Batch has classes {unknown} unknown to this model (it knows {self.class_names})."
                 raise ValueError(msg)
             indices = [self.class_names.index(name) for name in categories]
-            return torch.tensor(indices, dtype=torch.long, device=batch.image.device)
+            return torch.tensor(indices, dtype=torch.long)
         return getattr(batch, "class_index", None)
 
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Reconstruct the batch's features with its classes' codebooks and return the loss."""
         del args, kwargs
-        output = self.model.training_output(batch.image, self._class_index(batch))
+        features = self.cached_training.features(batch, self.device)
+        output = self.model.training_output(batch.image, self._class_index(batch), features=features)
         self.codebook_usage.update(output.codes, output.class_index)
         batch_size = batch.image.shape[0]
         self.log("train_loss", output.terms.loss, prog_bar=True, on_epoch=True, batch_size=batch_size)
@@ -273,7 +301,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         class_index = true_class if self.class_routing is ClassRouting.ORACLE else None
         predictions, routed = self.model.predict(batch.image, class_index)
         if true_class is not None:
-            self.routing_accuracy.update(routed, true_class)
+            self.routing_accuracy.update(routed, true_class.to(routed.device))
         return batch.update(**predictions._asdict())
 
     def on_test_epoch_start(self) -> None:

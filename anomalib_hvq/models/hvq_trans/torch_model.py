@@ -11,6 +11,7 @@ from torch import nn
 
 from anomalib_hvq.models.components.feature_extractor import MultiScaleFeatureExtractor
 from anomalib_hvq.models.components.positional_embedding import LearnedPositionalEmbedding2d
+from anomalib_hvq.models.components.precision import float32_region
 from anomalib_hvq.models.components.transformer import TransformerDecoderLayer, TransformerEncoder
 
 from .anomaly_map import AnomalyMapGenerator
@@ -144,12 +145,52 @@ class HVQTransModel(nn.Module):
         reconstruction = self.output_heads(self.decoder_norm(state), class_index)
         return reconstruction.transpose(1, 2).reshape(shape)
 
-    def training_output(self, images: torch.Tensor, class_index: torch.Tensor | None = None) -> TrainingOutput:
-        """Loss terms and codes for images ``(B, 3, H, W)`` and optional class indices ``(B,)`` (default 0)."""
-        features = self.feature_extractor(images)
+    def compile_transformer(self, **options: object) -> None:
+        """``torch.compile`` the encoder and decoder layers in place (parameter names and checkpoints unchanged).
+
+        Only the dense transformer is compiled: the quantizer's data-dependent EMA update and the
+        class checks would break the graph anyway. ``options`` go to ``torch.compile``.
+        """
+        self.encoder.compile(**options)
+        for layer in self.decoder:
+            layer.compile(**options)
+
+    def check_features(self, features: torch.Tensor) -> None:
+        """Reject precomputed features ``(B, C, h, w)`` that this model's backbone cannot have produced."""
+        expected = (self.feature_extractor.num_channels, *self.feature_extractor.feature_size)
+        if features.ndim != 4 or tuple(features.shape[1:]) != expected:
+            msg = (
+                f"Precomputed features have shape {tuple(features.shape)}, but this model's backbone gives "
+                f"(B, {', '.join(map(str, expected))}). They come from another backbone or feature size: rebuild the "
+                "feature cache (delete its folder) or pass features=None."
+            )
+            raise ValueError(msg)
+
+    def training_output(
+        self,
+        images: torch.Tensor | None,
+        class_index: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+    ) -> TrainingOutput:
+        """Loss terms and codes for a training batch.
+
+        Args:
+            images: Normalised images ``(B, 3, H, W)``; unused (may be ``None``) when ``features`` are given.
+            class_index: Class per image ``(B,)``; default class 0.
+            features: Backbone features of the images ``(B, C, h, w)`` computed beforehand (e.g. by a
+                feature cache); the backbone is then skipped. Exact when the backbone is in eval mode.
+
+        """
+        if features is None:
+            if images is None:
+                msg = "training_output needs images or precomputed features; both are None."
+                raise ValueError(msg)
+            features = self.feature_extractor(images)
+        else:
+            self.check_features(features)
         if class_index is None:
             class_index = torch.zeros(features.shape[0], dtype=torch.long, device=features.device)
-        class_index = check_class_index(class_index.to(features.device), self.num_classes, features.shape[0])
+        class_index = check_class_index(class_index, self.num_classes, features.shape[0]).to(features.device)
         self.router.update(features.mean(dim=(2, 3)), class_index)
         encoded, pos = self._encode(features)
         codes = self.quantizer(encoded, class_index)
@@ -171,15 +212,17 @@ class HVQTransModel(nn.Module):
         if class_index is None:
             class_index = routed
         else:
-            class_index = check_class_index(class_index.to(features.device), self.num_classes, features.shape[0])
+            class_index = check_class_index(class_index, self.num_classes, features.shape[0]).to(features.device)
         codes = self.quantizer(encoded, class_index)
         reconstruction = self._decode(codes, pos, class_index, features.shape)
         # The paper's code scores the lowest level only; summing all levels is its commented-out variant.
         levels = list(zip(codes.inputs, self.quantizer.levels, strict=True))
         if not self.ot_all_levels:
             levels = levels[-1:]
-        ot = sum(ot_score(tokens, level.codebook(class_index), self.num_codes) for tokens, level in levels)
-        anomaly_map, pred_score = self.anomaly_map(reconstruction, features, ot, images.shape[-2:])
+        # The score is the product: never in bfloat16, whatever the inference precision.
+        with float32_region(images.device.type):
+            ot = sum(ot_score(tokens, level.codebook(class_index), self.num_codes) for tokens, level in levels)
+            anomaly_map, pred_score = self.anomaly_map(reconstruction, features, ot, images.shape[-2:])
         return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map), routed
 
     def forward(self, images: torch.Tensor, class_index: torch.Tensor | None = None) -> torch.Tensor | InferenceBatch:
