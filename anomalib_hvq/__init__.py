@@ -1,15 +1,18 @@
 """anomalib-hvq: HVQ-Trans (NeurIPS 2023) multi-class anomaly detection for anomalib.
 
 Importing the package makes its datamodules resolvable by short name in anomalib's CLI
-(``--data MVTec``, ``--data Textures``, ...) and its models buildable by ``anomalib.models.get_model``.
+(``--data MVTec``, ``--data Textures``, ...), its models buildable by ``anomalib.models.get_model``, and
+the CLI's ``seed_everything`` option effective (anomalib 2.7 parses it but never applies it).
 """
 
+from anomalib_hvq.cli_seed import seed_anomalib_cli
 from anomalib_hvq.data import MultiClassFolder, MVTec, Textures, Visa
 from anomalib_hvq.metrics import PerCategoryMetrics
 from anomalib_hvq.models import ClassRouting, HVQTrans, HVQTransModel, UniAD, UniADModel
 from anomalib_hvq.registry import register_with_anomalib
 
 register_with_anomalib(HVQTrans, UniAD)
+seed_anomalib_cli()
 
 __all__ = [
     "ClassRouting",
