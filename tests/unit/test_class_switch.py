@@ -29,3 +29,22 @@ def test_out_of_range_class_index_is_rejected_with_the_valid_range() -> None:
         check_class_index(torch.tensor([0, 5]), num_classes=3, batch_size=2)
     with pytest.raises(ValueError, match="shape"):
         check_class_index(torch.tensor([0, 1, 2]), num_classes=3, batch_size=2)
+
+
+def test_head_gradients_are_the_per_class_sums_and_repeatable() -> None:
+    # Sizes large enough for the CPU kernels to split the work over threads: the backward of an
+    # index (the obvious way to pick heads) accumulated in a thread-dependent order there.
+    torch.manual_seed(0)
+    heads = ClassSwitchedLinear(num_classes=4, in_dim=256, out_dim=272)
+    x, class_index, upstream = torch.randn(16, 196, 256), torch.arange(16) % 4, torch.randn(16, 196, 272)
+    gradients = []
+    for _ in range(5):
+        heads.zero_grad()
+        heads(x, class_index).backward(upstream)
+        gradients.append(heads.weight.grad.clone())
+    assert all(torch.equal(gradients[0], other) for other in gradients[1:])
+    for head in range(4):
+        mine = class_index == head
+        expected = torch.einsum("blo,bli->oi", upstream[mine].double(), x[mine].double()).float()
+        torch.testing.assert_close(gradients[0][head], expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(heads.bias.grad[1], upstream[class_index == 1].sum(dim=(0, 1)), rtol=1e-4, atol=1e-4)

@@ -56,7 +56,11 @@ class ClassSwitchedLinear(nn.Module):
         """Map ``x`` ``(B, L, in_dim)`` with each sample's head to ``(B, L, out_dim)``.
 
         Float32 also under autocast: the output is the reconstruction whose error is the anomaly map.
+        The heads are picked by a one-hot product rather than by indexing: the values are the same, but
+        the gradient is then a matrix product, whereas the backward of an index accumulates in a
+        thread-dependent order on CPUs and made seeded runs differ.
         """
         with float32_region(x.device.type):
-            weight = self.weight[class_index]
-            return torch.einsum("bli,boi->blo", x.float(), weight) + self.bias[class_index].unsqueeze(1)
+            one_hot = nn.functional.one_hot(class_index, self.weight.shape[0]).float()
+            weight = torch.einsum("bk,koi->boi", one_hot, self.weight)
+            return torch.einsum("bli,boi->blo", x.float(), weight) + (one_hot @ self.bias).unsqueeze(1)
