@@ -81,6 +81,20 @@ def test_changed_image_is_recomputed_and_the_rest_reused(images, tmp_path, direc
 
 
 @pytest.mark.parametrize("directory", [None, "disk"])
+def test_image_replaced_with_same_size_and_time_stamps_is_recomputed(images, tmp_path, directory) -> None:
+    cache = FeatureCache(tmp_path / directory if directory else None)
+    cache.prepare(images, "key", FakeBackbone(images))
+    stat = os.stat(images[4])
+    Path(images[4]).write_bytes(bytes([9, 9, 9]))  # as many bytes as before
+    os.utime(images[4], ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as `cp -p` or `rsync -a` would leave it
+    assert os.stat(images[4]).st_size == stat.st_size
+    backbone = FakeBackbone(images)
+    assert cache.prepare(images, "key", backbone) == 1
+    assert backbone.calls == [[4]]
+    assert torch.equal(cache.lookup([images[4]])[0], backbone.feature(images[4]))
+
+
+@pytest.mark.parametrize("directory", [None, "disk"])
 def test_new_key_rebuilds_everything(images, tmp_path, directory, caplog) -> None:
     cache = FeatureCache(tmp_path / directory if directory else None)
     cache.prepare(images, "old backbone", FakeBackbone(images))
@@ -118,6 +132,13 @@ def test_disk_cache_is_reused_by_a_new_process_and_survives_a_bad_index(images, 
         assert FeatureCache(folder).prepare(images, "key", FakeBackbone(images)) == 5
     assert "does not match the index" in caplog.text
     assert len(list(folder.glob("features-*.bin"))) == 1  # the old file was replaced, not left behind
+    # An index written by an older version of the cache (other stamps) is rebuilt, not misread.
+    index = json.loads((folder / "index.json").read_text())
+    (folder / "index.json").write_text(json.dumps(index | {"version": 1}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert FeatureCache(folder).prepare(images, "key", FakeBackbone(images)) == 5
+    assert "format 1" in caplog.text
 
 
 @pytest.mark.parametrize(("dtype", "tolerance"), [("float16", 1e-3), ("bfloat16", 8e-3)])
