@@ -17,7 +17,16 @@ from anomalib_hvq.models.components.feature_cache import FeatureCache
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
-from engine_helpers import tiny_datamodule, tiny_engine, tiny_model
+sys.path.insert(0, str(Path(__file__).parents[1] / "uniad"))
+from engine_helpers import IMAGE_SIZE, tiny_datamodule, tiny_engine, tiny_model
+from tiny_uniad import TINY as TINY_UNIAD
+
+from anomalib_hvq import UniAD
+
+
+def tiny_uniad(**overrides) -> UniAD:
+    pre_processor = UniAD.configure_pre_processor(image_size=IMAGE_SIZE, backbone=TINY_UNIAD["backbone"])
+    return UniAD(**{**TINY_UNIAD, **overrides}, pre_processor=pre_processor)
 
 
 def _loss_and_gradients(model: HVQTransModel, seed: int, **inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -96,19 +105,22 @@ def test_cached_batches_carry_paths_and_classes_but_no_images(tiny_mvtec_root: P
     assert torch.equal(batch.class_index, real.class_index) and torch.equal(batch.gt_label, real.gt_label)
 
 
-def _fit(root: Path, run_dir: Path, **model_args):
+def _fit(root: Path, run_dir: Path, make_model=tiny_model, **model_args):
     seed_everything(0)
-    model, datamodule = tiny_model(**model_args), tiny_datamodule(root)
+    model, datamodule = make_model(**model_args), tiny_datamodule(root)
     # 9 training images in 3 batches of 3: the backbone's CPU kernels differ in the last bits for a batch of one.
     datamodule.train_batch_size = 3
     tiny_engine(run_dir).fit(model=model, datamodule=datamodule)
     return model, datamodule
 
 
-def test_fit_with_the_cache_trains_exactly_like_without(tiny_mvtec_root: Path, tmp_path: Path, caplog) -> None:
-    plain, _ = _fit(tiny_mvtec_root, tmp_path / "plain")
+@pytest.mark.parametrize("make_model", [tiny_model, tiny_uniad], ids=["HVQTrans", "UniAD"])
+def test_fit_with_the_cache_trains_exactly_like_without(
+    make_model, tiny_mvtec_root: Path, tmp_path: Path, caplog
+) -> None:
+    plain, _ = _fit(tiny_mvtec_root, tmp_path / "plain", make_model)
     with caplog.at_level(logging.INFO):
-        cached, datamodule = _fit(tiny_mvtec_root, tmp_path / "cached", feature_cache=True)
+        cached, datamodule = _fit(tiny_mvtec_root, tmp_path / "cached", make_model, feature_cache=True)
     assert "Feature cache (memory, float32): 9 images, 9 computed" in caplog.text
     assert "train_dataloader" not in vars(datamodule)  # the datamodule's own loader is back after fit
     assert cached.cached_training.cache is None  # memory freed

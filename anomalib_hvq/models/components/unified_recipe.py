@@ -17,6 +17,7 @@ from typing_extensions import Self
 from anomalib_hvq.deploy.checkpoint import load_checkpoint_offline
 from anomalib_hvq.metrics import PerCategoryMetrics
 
+from .cached_training import CachedTraining
 from .optimization import adamw_with_step_decay, clip_gradients
 from .pre_processing import backbone_pre_processor
 
@@ -26,12 +27,25 @@ class UnifiedRecipeMixin:
 
     Mix into an ``AnomalibModule`` subclass ahead of it (``class M(UnifiedRecipeMixin, AnomalibModule)``),
     which keeps the model a direct ``AnomalibModule`` subclass, as anomalib's ``get_model`` name lookup
-    needs. The module must set ``model`` (the torch model), ``lr`` and ``weight_decay``.
+    needs. The module must set ``model`` (the torch model), ``lr``, ``weight_decay`` and ``cached_training``
+    (a :class:`CachedTraining`, off or on), and take a training batch's features from
+    ``cached_training.features(batch, device)``.
     """
 
     model: nn.Module
     lr: float
     weight_decay: float
+    cached_training: CachedTraining
+
+    def on_fit_start(self) -> None:
+        """Build the feature cache (if enabled and exact) and serve the training set from it."""
+        super().on_fit_start()
+        self.cached_training.start(self)
+
+    def on_fit_end(self) -> None:
+        """Hand the datamodule its own training loader back and free the cached features."""
+        self.cached_training.stop()
+        super().on_fit_end()
 
     @classmethod
     def configure_pre_processor(

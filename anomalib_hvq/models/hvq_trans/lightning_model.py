@@ -198,13 +198,9 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
 
     def on_fit_start(self) -> None:
         """Build the feature cache (if enabled and exact) and compile the transformer (if asked)."""
-        self.cached_training.start(self)
+        super().on_fit_start()
         if self.compile_transformer:
             self.model.compile_transformer()
-
-    def on_fit_end(self) -> None:
-        """Hand the datamodule its own training loader back and free the cached features."""
-        self.cached_training.stop()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Adopt the checkpoint's classes and backbone padding before its weights load.

@@ -16,6 +16,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from anomalib_hvq.models.components.cached_training import CachedTraining
 from anomalib_hvq.models.components.unified_recipe import UnifiedRecipeMixin
 
 from .torch_model import UniADModel
@@ -45,6 +46,12 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         jitter_prob: Probability that a training batch is jittered.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        feature_cache: Train from backbone features computed once per image at the start of ``fit``:
+            ``True``/``"memory"``, ``"disk"`` or ``False``, as for HVQ-Trans
+            (:mod:`anomalib_hvq.models.components.cached_training`). Exact: the backbone is in eval mode and
+            the feature jitter is drawn in the training step, after the cache.
+        feature_cache_dir: Folder of the disk cache (default ``./feature_cache/<datamodule name>``).
+        feature_cache_dtype: Cache storage: ``"float32"`` (exact), ``"float16"`` or ``"bfloat16"``.
         pre_processor: Pre-processor, or ``True`` for the default (224x224, backbone normalisation).
         post_processor: Post-processor, or ``True`` for the default.
         evaluator: Evaluator, or ``True`` for the default (image/pixel AUROC and F1).
@@ -69,6 +76,9 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         jitter_prob: float = 1.0,
         lr: float = 1e-4,
         weight_decay: float = 1e-4,
+        feature_cache: bool | str = False,
+        feature_cache_dir: str | None = None,
+        feature_cache_dtype: str = "float32",
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
         evaluator: Evaluator | bool = True,
@@ -98,11 +108,12 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
             jitter_scale=jitter_scale,
             jitter_prob=jitter_prob,
         )
+        self.cached_training = CachedTraining(feature_cache, feature_cache_dir, feature_cache_dtype)
 
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Reconstruct the batch's (jittered) features and return the MSE loss; the class is not used."""
         del args, kwargs
-        loss = self.model(batch.image)
+        loss = self.model.training_loss(batch.image, self.cached_training.features(batch, self.device))
         self.log("train_loss", loss, prog_bar=True, on_epoch=True, batch_size=batch.image.shape[0])
         return {"loss": loss}
 

@@ -101,6 +101,19 @@ class UniADModel(nn.Module):
         decoded = self.decoder(encoded, pos, self.attn_mask)
         return self.output_proj(decoded).transpose(1, 2).reshape(features.shape)
 
+    def training_loss(self, images: torch.Tensor | None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """``MSE(reconstruction, features)`` of normalised images ``(B, 3, H, W)``, the only term of UniAD's loss.
+
+        ``features`` ``(B, C, h, w)`` computed beforehand (e.g. by a feature cache) skip the backbone; exact,
+        since UniAD's backbone is in eval mode.
+        """
+        if features is None:
+            if images is None:
+                msg = "training_loss needs images or precomputed features; both are None."
+                raise ValueError(msg)
+            features = self.feature_extractor(images)
+        return F.mse_loss(self.reconstruct(features), features)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor | InferenceBatch:
         """Training loss (train mode) or anomaly predictions (eval mode).
 
@@ -108,13 +121,13 @@ class UniADModel(nn.Module):
             images: Normalised images, ``(B, 3, H, W)``.
 
         Returns:
-            In train mode the scalar loss ``MSE(reconstruction, features)`` (the only term of UniAD's loss);
+            In train mode the scalar loss (:meth:`training_loss`);
             in eval mode an ``InferenceBatch`` with ``pred_score`` ``(B,)`` and ``anomaly_map`` ``(B, 1, H, W)``.
 
         """
+        if self.training:
+            return self.training_loss(images)
         features = self.feature_extractor(images)
         reconstruction = self.reconstruct(features)
-        if self.training:
-            return F.mse_loss(reconstruction, features)
         anomaly_map, pred_score = self.anomaly_map(reconstruction, features, images.shape[-2:])
         return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)
