@@ -4,6 +4,7 @@ Each configuration trains a fresh model (random weights, the paper's dimensions 
 untimed and ``--steps`` timed steps of the real recipe: forward, backward, gradient clipping at 0.1 and
 fused AdamW. Without the cache a step runs the frozen backbone on ``(B, 3, S, S)`` images; with it the step
 looks the features up in an in-memory :class:`FeatureCache`, as ``HVQTrans(feature_cache=True)`` does.
+Times are medians over the timed steps (and backbone calls), so one slow call on a shared machine does not move them.
 
 Reported per configuration: training images/s, ms per step, seconds per epoch of an MVTec-sized training
 set (``--train-images`` 3,629), peak memory (CUDA ``max_memory_allocated``; on CPU the process's peak RSS so
@@ -25,9 +26,10 @@ import csv
 import itertools
 import platform
 import resource
+import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -65,7 +67,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=["bf16", "fp32"])
     parser.add_argument("--compile", nargs="+", choices=["off", "on"], default=["off", "on"])
     parser.add_argument("--cache-dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation, allocator)")
     parser.add_argument("--train-images", type=int, default=3629, help="training set size (MVTec AD: 3,629)")
     parser.add_argument("--epochs", type=int, default=1000)
@@ -126,12 +128,19 @@ def time_backbone(model: HVQTransModel, args: argparse.Namespace) -> float:
     """Seconds per image of the frozen backbone (float32, no gradient), i.e. of the cache build."""
     images = torch.randn(max(args.batch_sizes), 3, args.image_size, args.image_size, device=args.device)
     model.feature_extractor(images)  # warm-up
-    synchronize(args.device)
-    start = time.perf_counter()
-    for _ in range(max(1, args.steps // 2)):
-        model.feature_extractor(images)
-    synchronize(args.device)
-    return (time.perf_counter() - start) / (max(1, args.steps // 2) * len(images))
+    return median_seconds(lambda: model.feature_extractor(images), max(1, args.steps // 2), args.device) / len(images)
+
+
+def median_seconds(run: Callable[[], object], repeats: int, device: str) -> float:
+    """Median wall time of ``repeats`` calls of ``run``: robust to the odd slow call on a shared machine."""
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def make_cache(model: HVQTransModel, args: argparse.Namespace, rows: int, folder: Path) -> tuple[FeatureCache, list]:
@@ -183,12 +192,7 @@ def measure(args: argparse.Namespace, cache_on: bool, precision: str, compiled: 
 
         for _ in range(args.warmup):
             step()
-        synchronize(args.device)
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        synchronize(args.device)
-        seconds = (time.perf_counter() - start) / args.steps
+        seconds = median_seconds(step, args.steps, args.device)
     return {"step_s": seconds, "peak_memory_mb": peak_memory_mb(args.device)}
 
 
