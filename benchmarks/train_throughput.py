@@ -229,19 +229,6 @@ def write_outputs(args: argparse.Namespace, rows: list[dict], summary: dict) -> 
             f"- {precision}, compile {compiled}, batch {batch}: {ratio:.2f}x"
             for (precision, compiled, batch), ratio in ratios.items()
         ]
-        lines += [
-            "",
-            f"An exact cache removes the decoding and the backbone ({summary['backbone_ms']:.1f} ms/image); the "
-            "transformer's training step stays. Largest speed-up any exact cache could give per uncached "
-            "configuration (its epoch / its step time without the backbone):",
-            "",
-        ]
-        lines += [
-            f"- {row['precision']}, compile {row['compile']}, batch {row['batch_size']}: "
-            f"{cache_ceiling(row, summary['backbone_ms'], args.train_images):.2f}x"
-            for row in rows
-            if row["cache"] == "off"
-        ]
     (args.output / "train_throughput.md").write_text("\n".join(lines) + "\n")
 
 
@@ -250,13 +237,6 @@ def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.0f}" if value >= 1000 else f"{value:.3g}"
     return str(value)
-
-
-def cache_ceiling(uncached: dict, backbone_ms: float, train_images: int) -> float:
-    """Uncached s/epoch over the s/epoch of its training steps less the backbone: what a free cache would give."""
-    step_ms_per_image = 1000 / uncached["images_per_s"]
-    rest_s = train_images * max(step_ms_per_image - backbone_ms, 1e-6) / 1000
-    return uncached["epoch_s"] / rest_s
 
 
 def cache_speedups(rows: list[dict]) -> dict[tuple[str, str, int], float]:
