@@ -40,7 +40,7 @@ from PIL import Image
 from torchvision.transforms.v2.functional import resize
 
 from anomalib_hvq.models.components.feature_cache import FeatureCache
-from anomalib_hvq.models.components.optimization import adamw
+from anomalib_hvq.models.components.optimization import adamw, clip_gradients
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
 
 COLUMNS = (
@@ -178,15 +178,14 @@ def measure(args: argparse.Namespace, cache_on: bool, precision: str, compiled: 
 
         def step() -> None:
             class_index = torch.randint(args.classes, (batch_size,), generator=generator).to(args.device)
+            features = None
+            if cache is not None:
+                rows = torch.randperm(len(paths), generator=generator)[:batch_size].tolist()
+                features = cache.lookup([paths[r] for r in rows]).to(args.device, torch.float32)
             with autocast:
-                if cache is not None:
-                    rows = torch.randperm(len(paths), generator=generator)[:batch_size].tolist()
-                    features = cache.lookup([paths[r] for r in rows]).to(args.device, torch.float32)
-                    loss = model.training_output(None, class_index, features=features).terms.loss
-                else:
-                    loss = model.training_output(images, class_index).terms.loss
+                loss = model.training_output(images, class_index, features=features).terms.loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 0.1)
+            clip_gradients(optimizer, 0.1)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 

@@ -91,6 +91,27 @@ class MultiScaleFeatureExtractor(nn.Module):
         """Channels of the concatenated feature map (e.g. 272 for EfficientNet-B4)."""
         return sum(self.channels)
 
+    def features_for(self, images: torch.Tensor | None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Features ``(B, C, h, w)`` of a training batch: computed from ``images``, or ``features`` given beforehand.
+
+        Precomputed features (e.g. from a feature cache) skip the backbone; they are checked to have the shape
+        this extractor gives, so that features of another backbone or feature size are never trained on.
+        """
+        if features is None:
+            if images is None:
+                msg = "Training needs images or precomputed features; both are None."
+                raise ValueError(msg)
+            return self(images)
+        expected = (self.num_channels, *self.feature_size)
+        if features.ndim != 4 or tuple(features.shape[1:]) != expected:
+            msg = (
+                f"Precomputed features have shape {tuple(features.shape)}, but this model's backbone gives "
+                f"(B, {', '.join(map(str, expected))}). They come from another backbone or feature size: rebuild the "
+                "feature cache (delete its folder) or pass features=None."
+            )
+            raise ValueError(msg)
+        return features
+
     def train(self, mode: bool = True) -> MultiScaleFeatureExtractor:
         """Keep the frozen backbone in eval mode unless ``train_mode`` asks for the official behaviour."""
         super().train(mode and self.train_mode)

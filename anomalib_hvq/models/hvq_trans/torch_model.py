@@ -155,17 +155,6 @@ class HVQTransModel(nn.Module):
         for layer in self.decoder:
             layer.compile(**options)
 
-    def check_features(self, features: torch.Tensor) -> None:
-        """Reject precomputed features ``(B, C, h, w)`` that this model's backbone cannot have produced."""
-        expected = (self.feature_extractor.num_channels, *self.feature_extractor.feature_size)
-        if features.ndim != 4 or tuple(features.shape[1:]) != expected:
-            msg = (
-                f"Precomputed features have shape {tuple(features.shape)}, but this model's backbone gives "
-                f"(B, {', '.join(map(str, expected))}). They come from another backbone or feature size: rebuild the "
-                "feature cache (delete its folder) or pass features=None."
-            )
-            raise ValueError(msg)
-
     def training_output(
         self,
         images: torch.Tensor | None,
@@ -181,13 +170,7 @@ class HVQTransModel(nn.Module):
                 feature cache); the backbone is then skipped. Exact when the backbone is in eval mode.
 
         """
-        if features is None:
-            if images is None:
-                msg = "training_output needs images or precomputed features; both are None."
-                raise ValueError(msg)
-            features = self.feature_extractor(images)
-        else:
-            self.check_features(features)
+        features = self.feature_extractor.features_for(images, features)
         if class_index is None:
             class_index = torch.zeros(features.shape[0], dtype=torch.long, device=features.device)
         class_index = check_class_index(class_index, self.num_classes, features.shape[0]).to(features.device)

@@ -107,11 +107,7 @@ class UniADModel(nn.Module):
         ``features`` ``(B, C, h, w)`` computed beforehand (e.g. by a feature cache) skip the backbone; exact,
         since UniAD's backbone is in eval mode.
         """
-        if features is None:
-            if images is None:
-                msg = "training_loss needs images or precomputed features; both are None."
-                raise ValueError(msg)
-            features = self.feature_extractor(images)
+        features = self.feature_extractor.features_for(images, features)
         return F.mse_loss(self.reconstruct(features), features)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor | InferenceBatch:
