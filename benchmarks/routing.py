@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Label-free class routing vs the ground-truth class (oracle) for a trained HVQ-Trans checkpoint.
 
 For each routing method: routing accuracy on the test set and on the held-out validation split

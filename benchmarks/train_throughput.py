@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Training throughput of HVQ-Trans: feature cache, bf16 autocast, torch.compile, batch size; projected recipe time.
 
 Each configuration trains a fresh model (random weights, the paper's dimensions by default) for ``--warmup``
@@ -39,9 +42,9 @@ from anomalib.data.utils import read_image
 from PIL import Image
 from torchvision.transforms.v2.functional import resize
 
-from anomalib_hvq.models.components.feature_cache import FeatureCache
-from anomalib_hvq.models.components.optimization import adamw, clip_gradients
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
+from anomalib_hvq.training.feature_cache import FeatureCache
+from anomalib_hvq.training.optimization import adamw, clip_gradients
 
 COLUMNS = (
     "cache",

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Shared fixtures: tiny fake data sets in MVTec AD layout."""
 
 import os

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Shared check: a model's eval forward exports with ``torch.export`` for any batch size."""
 
 import torch

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Tiny fake data sets in MVTec AD layout for tests."""
 
 from __future__ import annotations

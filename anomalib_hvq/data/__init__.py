@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Multi-class ("unified") data for anomalib: items with a class index and datamodules."""
 
 from anomalib_hvq.data.dataset import MultiClassDataset

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Dataset over a multi-class sample table, yielding :class:`MultiClassImageItem`."""
 
 from __future__ import annotations

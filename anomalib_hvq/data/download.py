@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Turn a failed dataset download into an error that says where to put the data by hand."""
 
 from __future__ import annotations

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Exceptions raised for bad multi-class dataset input.
 
 Each exception also derives from the built-in type a caller would expect (``FileNotFoundError``,

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Items and batches that carry the object class of each image.
 
 anomalib's :class:`~anomalib.data.ImageItem` / :class:`~anomalib.data.ImageBatch` know nothing

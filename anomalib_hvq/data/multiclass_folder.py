@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Unified datamodule over a folder of several MVTec-layout categories."""
 
 from __future__ import annotations

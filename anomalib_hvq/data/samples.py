@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Sample tables of several MVTec-layout categories.
 
 Each category is parsed by anomalib's own MVTec AD parser (:func:`make_mvtec_ad_dataset`) and

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Per-category subset splitting and synthetic anomalies for multi-class datasets.
 
 anomalib's ``random_split`` stratifies by label only, so a small category can end up with no

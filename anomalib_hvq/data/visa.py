@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """VisA, all categories in one datamodule."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Deployment helpers.
 
-Exportable antialiased pre-processing (``resize``), loading checkpoints without the network
-(``checkpoint``), inferencers with input checks (``inferencers``), running and comparing exported
-models (``runtimes``, ``parity``). Import the
-submodules directly: ``runtimes`` needs only numpy and the runtime it runs.
+Inferencers with input checks (``inferencers``), running and comparing exported models (``runtimes``,
+``parity``). Import the submodules directly: ``runtimes`` needs only numpy and the runtime it runs.
 """

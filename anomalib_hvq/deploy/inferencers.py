@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """anomalib's inferencers with input checks that name the cause and the fix.
 
 anomalib's ``OpenVINOInferencer`` hands any array to the runtime, which answers a wrong channel count or,

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Parity of exported HVQ-Trans models with PyTorch on real images, and image AUROC per format.
 
 Exports a checkpoint to ONNX, OpenVINO FP32, OpenVINO FP16 and (with ``nncf``) OpenVINO INT8 through
@@ -20,7 +23,6 @@ from anomalib.deploy import CompressionType
 from anomalib.pre_processing.utils.transform import get_exportable_transform
 from lightning_utilities.core.imports import module_available
 
-from anomalib_hvq import HVQTrans
 from anomalib_hvq.data import Textures
 from anomalib_hvq.deploy.runtimes import (
     Outputs,
@@ -32,6 +34,7 @@ from anomalib_hvq.deploy.runtimes import (
     openvino_runner,
     torch_runner,
 )
+from anomalib_hvq.models.hvq_trans import HVQTrans
 
 
 def export_formats(model: HVQTrans, out: Path, data_root: Path | None) -> dict[str, Path]:
@@ -90,9 +93,9 @@ def full_size_photos() -> dict[str, np.ndarray]:
     """Real photos shipped in scikit-image at native size, ``(1, 3, H, W)`` each."""
     from skimage import color, data
 
-    from anomalib_hvq.data.textures.generator import _load_sources
+    from anomalib_hvq.data.textures import load_sources
 
-    photos = {f"{name} 512x512": image for name, image in _load_sources().items()}
+    photos = {f"{name} 512x512": image for name, image in load_sources().items()}
     photos["retina 1411x1411"] = data.retina().astype(np.float32) / 255
     photos["coffee 400x600"] = data.coffee().astype(np.float32) / 255
     photos["rocket 427x640"] = data.rocket().astype(np.float32) / 255

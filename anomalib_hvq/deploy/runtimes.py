@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Run exported HVQ-Trans models in ONNX Runtime and OpenVINO, and compare their outputs.
 
 Outputs of every runtime come back as ``{name: np.ndarray}`` with anomalib's export names

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Per-category evaluation for the unified (multi-class) setting."""
 
 from anomalib_hvq.metrics.functional import (

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Pure per-category metric computation for the unified (multi-class) setting.
 
 Papers on unified anomaly detection compute every metric on each category's test set alone and

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Lightning callback reporting anomaly-detection metrics per category and their mean.
 
 anomalib's ``Evaluator`` pools the whole test set. A unified model is trained on all categories of

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Render and save a per-category metrics table (Markdown for people, CSV for programs)."""
 
 import math

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Models of anomalib-hvq."""
 
 from .hvq_trans import ClassRouting, HVQTrans, HVQTransModel

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """benchmarks/compare.py: model resolution, shared backbone/weights, failures, outputs."""
 
 import json

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """The plugin's models in anomalib's get_model (anomalib benchmark, tiled ensemble)."""
 
 import logging

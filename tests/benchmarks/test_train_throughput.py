@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """benchmarks/train_throughput.py: configurations, epoch and recipe projections, output tables."""
 
 import csv

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Import of official HVQ-Trans checkpoints: key mapping, layouts, errors, CLI, Engine.
 
 The official key layout is generated from our own model with the inverse mapping; a short table of
@@ -13,16 +16,16 @@ import torch
 from anomalib.engine import Engine
 
 from anomalib_hvq import HVQTrans
-from anomalib_hvq.convert import (
+from anomalib_hvq.convert import main
+from anomalib_hvq.models import HVQTransModel
+from anomalib_hvq.models.components.static_padding import apply_static_same_padding
+from anomalib_hvq.models.hvq_trans.official_checkpoint import (
     OFFICIAL_MVTEC_CLASSES,
     _skeleton,
     convert_official_state_dict,
-    main,
     official_dims,
     to_official_state_dict,
 )
-from anomalib_hvq.models import HVQTransModel
-from anomalib_hvq.models.components.static_padding import apply_static_same_padding
 
 CLASSES = ["bottle", "carpet", "grid"]
 # Small transformer and codebooks on the real B4 backbone (8 heads as the official code hard-codes).
@@ -66,10 +69,10 @@ def test_official_names_and_layouts(source: HVQTransModel) -> None:
         "pos_embed.col_embed.weight": "pos_embed.col_embed.weight",
         "encoder.layers.1.self_attn.in_proj_weight": "encoder.layers.1.self_attn.in_proj_weight",
         "encoder.layers.1.linear2.bias": "encoder.layers.1.ffn.net.3.bias",
-        "decoder.layers.1.multihead_attn.in_proj_weight": "decoder.1.cross_attn.in_proj_weight",
-        "decoder.layers.0.linear1.weight": "decoder.0.ffn.net.0.weight",
-        "decoder.layers.1.norm3.bias": "decoder.1.norm3.bias",
-        "decoder.norm.weight": "decoder_norm.weight",
+        "decoder.layers.1.multihead_attn.in_proj_weight": "decoder.layers.1.cross_attn.in_proj_weight",
+        "decoder.layers.0.linear1.weight": "decoder.layers.0.ffn.net.0.weight",
+        "decoder.layers.1.norm3.bias": "decoder.layers.1.norm3.bias",
+        "decoder.norm.weight": "decoder.norm.weight",
     }
     for official_key, our_key in same.items():
         torch.testing.assert_close(official[official_key], ours[our_key], msg=official_key)

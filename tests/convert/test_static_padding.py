@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Static TF-"same" padding for a design resolution (the official lukemelas EfficientNet-B4 behaviour)."""
 
 import math

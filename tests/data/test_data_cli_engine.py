@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """The datamodules resolve through anomalib's CLI and run through the Engine."""
 
 from pathlib import Path

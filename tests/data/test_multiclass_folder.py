@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """MultiClassFolder: class indices, class names and splits on fake MVTec trees."""
 
 from pathlib import Path

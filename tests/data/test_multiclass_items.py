@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """MultiClassImageItem / MultiClassImageBatch survive anomalib's batch code paths."""
 
 import dataclasses

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """MVTec and Visa reuse anomalib's download/preparation and read every category."""
 
 import csv

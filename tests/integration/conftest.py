@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Fixtures for end-to-end runs through anomalib's Engine on tiny data."""
 
 from pathlib import Path

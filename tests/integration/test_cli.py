@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """The anomalib CLI with the plugin model: `anomalib train --model anomalib_hvq.HVQTrans ...`."""
 
 import os
@@ -5,15 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-TINY_ARGS = [
-    "--model.backbone=tf_efficientnet_lite0",
-    "--model.pre_trained=false",
-    "--model.hidden_dim=16",
-    "--model.num_layers=2",
-    "--model.num_heads=2",
-    "--model.ffn_dim=32",
-    "--model.num_codes=8",
-]
+from tiny_hvq import TINY_ARGS
 
 
 def _anomalib(*args: str, cwd: Path) -> subprocess.CompletedProcess:

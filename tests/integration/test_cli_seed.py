@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """`seed_everything` in an anomalib CLI config seeds the model's initial weights (anomalib 2.7 ignores it)."""
 
 from pathlib import Path

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """HVQ-Trans through anomalib's Engine: fit, test, predict, validate, checkpoints, export."""
 
 from pathlib import Path
@@ -50,7 +53,7 @@ def test_every_class_routing_scores(trained) -> None:
             results[routing] = engine.test(model=model, datamodule=datamodule)[0]
     finally:
         model.set_class_routing(ClassRouting.CENTROID)
-    assert model.model.routing == "centroid"
+    assert model.model.routing is ClassRouting.CENTROID
     for metrics in results.values():
         assert 0.0 <= metrics["image_AUROC"] <= 1.0
 

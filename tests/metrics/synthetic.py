@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Synthetic unified (multi-category) test predictions shared by the metrics tests."""
 
 from dataclasses import dataclass

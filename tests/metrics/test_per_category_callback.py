@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """PerCategoryMetrics driven hook by hook with fake batches, trainer and module."""
 
 import math

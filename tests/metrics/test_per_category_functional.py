@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Pure per-category metric functions against independent references (sklearn, numpy, by hand)."""
 
 import math

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """PerCategoryMetrics inside a real Lightning test run of a tiny AnomalibModule."""
 
 from pathlib import Path

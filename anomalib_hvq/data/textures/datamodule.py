@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Datamodule of the offline Textures demo data set."""
 
 from __future__ import annotations

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """In-texture defects with exact masks.
 
 Every defect takes an ``(S, S, 3)`` float32 RGB image in ``[0, 1]``, a random generator and a

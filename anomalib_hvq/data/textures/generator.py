@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Build the offline "Textures" demo dataset from real photos shipped with scikit-image.
 
 Sources (all inside the scikit-image wheel, no download, CC0):
@@ -74,7 +77,7 @@ class TexturesRootError(MultiClassDataError, FileExistsError):
 
 
 @cache
-def _load_sources() -> dict[str, np.ndarray]:
+def load_sources() -> dict[str, np.ndarray]:
     """Return the ``(512, 512, 3)`` float32 source photo of every category."""
     from skimage import data  # imported lazily: only the demo data needs scikit-image
 
@@ -119,7 +122,7 @@ def _save(array: np.ndarray, path: Path) -> None:
 
 def _write_category(category: str, out: Path, seed: int, counts: tuple[int, int, int], size: int) -> None:
     n_train, n_test_good, n_per_defect = counts
-    sources = _load_sources()
+    sources = load_sources()
     source = sources[category]
     others = [name for name in CATEGORIES if name != category]
     for index in range(n_train):

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Random shapes for the synthetic defects: smooth noise, irregular blobs and thin curves.
 
 Everything draws from an explicit :class:`numpy.random.Generator`, so a defect is a pure

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Loading local ImageNet weights into timm backbones.
 
 Two weight layouts occur in this field: timm's own state dicts, and lukemelas/EfficientNet-PyTorch

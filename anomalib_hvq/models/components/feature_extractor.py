@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Frozen multi-scale CNN features, the reconstruction target of UniAD and HVQ-Trans."""
 
 from __future__ import annotations

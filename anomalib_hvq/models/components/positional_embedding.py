@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Learned 2-D positional embedding (DETR style), shared by UniAD and HVQ-Trans."""
 
 from __future__ import annotations

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Float32 regions inside mixed-precision (autocast) training and inference.
 
 Lightning's ``precision="bf16-mixed"`` runs every step under ``torch.autocast``. The transformer

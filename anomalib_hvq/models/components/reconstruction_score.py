@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Scoring by feature reconstruction error, shared by UniAD and HVQ-Trans.
 
 Both papers' code score a token by the L2 distance between its reconstructed and its backbone feature,

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Static TF-"same" padding fixed for one design resolution, as the lukemelas EfficientNet computes it.
 
 timm's ``tf_efficientnet_*`` networks pad their strided convolutions dynamically ("same" for the actual

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Post-norm transformer layers with positional embeddings on queries and keys (DETR style).
 
 UniAD and HVQ-Trans share these: the positional embedding is added to queries and keys but not to

@@ -1,6 +1,10 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """HVQ-Trans model."""
 
-from .lightning_model import ClassRouting, HVQTrans
+from .class_router import ClassRouting
+from .lightning_model import HVQTrans
 from .torch_model import HVQTransModel
 
 __all__ = ["ClassRouting", "HVQTrans", "HVQTransModel"]

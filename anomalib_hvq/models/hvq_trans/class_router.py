@@ -1,11 +1,30 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Label-free class routing: pick each image's codebooks without a ground-truth label."""
 
 from __future__ import annotations
+
+from enum import Enum
 
 import torch
 from torch import distributed as dist
 from torch import nn
 from torch.nn import functional as F
+
+
+class ClassRouting(str, Enum):
+    """How the class of a validation/test image is chosen.
+
+    ``centroid``: label-free, nearest class centroid of pooled backbone features. ``codebook_fit``:
+    label-free, the class whose top-level codebook quantizes the image's encoder tokens with the lowest
+    error. ``oracle``: the batch's ground-truth class (the paper's protocol). Predict and exported models
+    use the label-free method (``centroid`` when ``oracle`` is chosen).
+    """
+
+    CENTROID = "centroid"
+    CODEBOOK_FIT = "codebook_fit"
+    ORACLE = "oracle"
 
 
 class CentroidRouter(nn.Module):

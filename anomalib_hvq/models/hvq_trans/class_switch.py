@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Class switch: per-class "expert" output heads selected by each sample's class index."""
 
 from __future__ import annotations

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Codebook health: how many codes each level uses, to catch codebook collapse early."""
 
 from __future__ import annotations

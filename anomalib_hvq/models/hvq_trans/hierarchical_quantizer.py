@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Hierarchical vector quantization: a top code conditions every lower level.
 
 The top level quantizes the last encoder layer. Each lower level quantizes the concatenation of an
@@ -12,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from anomalib_hvq.models.components.vector_quantizer import EMAVectorQuantizer
+from .ema_codebook import EMAVectorQuantizer
 
 
 class HierarchicalCodes(NamedTuple):

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """HVQ-Trans as an anomalib ``AnomalibModule``.
 
 Paper: Lu et al., "Hierarchical Vector Quantized Transformer for Multi-class Unsupervised Anomaly
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +25,22 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from anomalib_hvq.models.components.cached_training import CachedTraining
 from anomalib_hvq.models.components.static_padding import apply_static_same_padding
-from anomalib_hvq.models.components.unified_recipe import UnifiedRecipeMixin
+from anomalib_hvq.training.cached_training import CachedTraining
+from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
 
+from .class_router import ClassRouting
 from .codebook_usage import CodebookUsage
+from .official_checkpoint import (
+    OFFICIAL_MVTEC_CLASSES,
+    convert_official_state_dict,
+    official_arguments,
+    read_official_state_dict,
+)
 from .routing_accuracy import RoutingAccuracy
 from .torch_model import HVQTransModel
 
 logger = logging.getLogger(__name__)
-
-
-class ClassRouting(str, Enum):
-    """How the class of a validation/test image is chosen.
-
-    ``centroid``: label-free, nearest class centroid of pooled backbone features. ``codebook_fit``:
-    label-free, the class whose top-level codebook quantizes the image's encoder tokens with the lowest
-    error. ``oracle``: the batch's ground-truth class (the paper's protocol). Predict and exported models
-    use the label-free method (``centroid`` when ``oracle`` is chosen).
-    """
-
-    CENTROID = "centroid"
-    CODEBOOK_FIT = "codebook_fit"
-    ORACLE = "oracle"
 
 
 class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
@@ -79,7 +74,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         feature_cache: Train from backbone features computed once per image at the start of ``fit``:
             ``True``/``"memory"`` (on the training device), ``"disk"`` (memory-mapped file, reused across runs
             while valid) or ``False``. Exact; switched off with a warning when the backbone is in train mode or
-            the training data has random augmentations. See :mod:`anomalib_hvq.models.components.cached_training`.
+            the training data has random augmentations. See :mod:`anomalib_hvq.training.cached_training`.
         feature_cache_dir: Folder of the disk cache (default ``./feature_cache/<datamodule name>``).
         feature_cache_dtype: Cache storage: ``"float32"`` (exact), ``"float16"`` or ``"bfloat16"``.
         compile_transformer: ``torch.compile`` the encoder and decoder layers at the start of ``fit``.
@@ -153,6 +148,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             ot_weight=ot_weight,
             ot_all_levels=ot_all_levels,
             sequential_ema=sequential_ema,
+            routing=class_routing,
         )
         self.set_class_routing(class_routing)
         self._make_class_metrics()
@@ -160,10 +156,13 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         self.compile_transformer = compile_transformer
 
     def set_class_routing(self, class_routing: ClassRouting | str) -> None:
-        """Choose how validation/test images get their class; predict and export stay label-free."""
+        """Choose how validation/test images get their class; predict and export stay label-free.
+
+        Saved in ``hparams``, so a checkpoint written afterwards records the choice.
+        """
         self.class_routing = ClassRouting(class_routing)
-        label_free = ClassRouting.CENTROID if self.class_routing is ClassRouting.ORACLE else self.class_routing
-        self.model.routing = label_free.value
+        self.model.routing = self.class_routing
+        self.hparams["class_routing"] = self.class_routing
 
     def _make_class_metrics(self) -> None:
         """(Re)create the metrics whose size depends on the number of classes."""
@@ -237,12 +236,12 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
 
     @classmethod
     def from_official_checkpoint(
-        cls, path: str | Path, class_names: Sequence[str] | None = None, **kwargs: Any
+        cls, path: str | Path | dict[str, torch.Tensor], class_names: Sequence[str] | None = None, **kwargs: Any
     ) -> HVQTrans:
         """Load a checkpoint of the official code (github.com/RuiyingLu/HVQ-Trans, ``{"state_dict": ...}``).
 
         Args:
-            path: Official checkpoint file, e.g. ``ckpt_best.pth.tar``.
+            path: Official checkpoint file, e.g. ``ckpt_best.pth.tar``, or its state dict.
             class_names: Class names in the checkpoint's class-index order; default the 15 MVTec AD
                 classes in the official (alphabetical) order.
             **kwargs: Further constructor arguments (e.g. ``evaluator=False``).
@@ -251,14 +250,18 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             The model, with ground-truth ("oracle") class routing and the official backbone padding.
 
         """
-        from anomalib_hvq.convert import OFFICIAL_MVTEC_CLASSES, load_official_checkpoint
-
-        return load_official_checkpoint(path, class_names or OFFICIAL_MVTEC_CLASSES, **kwargs)
+        class_names = list(class_names or OFFICIAL_MVTEC_CLASSES)
+        state_dict = read_official_state_dict(path) if isinstance(path, str | Path) else path
+        state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
+        converted = convert_official_state_dict(state_dict, len(class_names))
+        module = cls(**{**official_arguments(state_dict, class_names), **kwargs})
+        module.model.load_state_dict(converted, strict=True)
+        return module
 
     @classmethod
     def checkpoint_safe_globals(cls) -> Sequence[Any]:
-        """Types saved in the hyperparameters."""
-        return (ClassRouting,)
+        """Types saved in the hyperparameters (``ClassRouting`` also under its module before 0.2)."""
+        return (ClassRouting, (ClassRouting, "anomalib_hvq.models.hvq_trans.lightning_model.ClassRouting"))
 
     def _class_index(self, batch: Batch) -> torch.Tensor | None:
         """Return the batch's class per sample in this model's class order, or ``None`` if it has none.
@@ -329,4 +332,4 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         return self._predict(batch)
 
 
-__all__ = ["ClassRouting", "HVQTrans"]
+__all__ = ["HVQTrans"]

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """HVQ-Trans training loss: feature reconstruction plus weighted commitment."""
 
 from __future__ import annotations

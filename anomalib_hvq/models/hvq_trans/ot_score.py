@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Optimal-transport (OT) prototype score at the lowest quantization level.
 
 Each token is softly assigned to the prototypes of its class (softmax of dot products divided by a

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Routing accuracy: how often the label-free router picks each image's true class."""
 
 from __future__ import annotations

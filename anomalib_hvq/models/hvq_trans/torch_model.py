@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """PyTorch model of HVQ-Trans (Lu et al., NeurIPS 2023)."""
 
 from __future__ import annotations
@@ -12,16 +15,15 @@ from torch import nn
 from anomalib_hvq.models.components.feature_extractor import MultiScaleFeatureExtractor
 from anomalib_hvq.models.components.positional_embedding import LearnedPositionalEmbedding2d
 from anomalib_hvq.models.components.precision import float32_region
-from anomalib_hvq.models.components.transformer import TransformerDecoderLayer, TransformerEncoder
+from anomalib_hvq.models.components.transformer import TransformerEncoder
 
 from .anomaly_map import AnomalyMapGenerator
-from .class_router import CentroidRouter, codebook_fit_route
+from .class_router import CentroidRouter, ClassRouting, codebook_fit_route
 from .class_switch import ClassSwitchedLinear, check_class_index
 from .hierarchical_quantizer import HierarchicalCodes, HierarchicalQuantizer
 from .loss import HVQTransLoss, LossTerms
 from .ot_score import ot_score
-
-ROUTING_METHODS = ("centroid", "codebook_fit")
+from .prototype_decoder import PrototypeDecoder, rename_legacy_decoder_keys
 
 
 class TrainingOutput(NamedTuple):
@@ -53,6 +55,10 @@ class HVQTransModel(nn.Module):
         decay: EMA decay of the codebooks.
         commitment_weight: Weight of the commitment loss.
         ot_weight: Weight of the OT score in the anomaly map.
+        routing: How an image without a class is routed (label-free); ``oracle`` routes like ``centroid``
+            here, since only the caller knows the true class.
+        ot_all_levels: Sum the OT score over all levels instead of the lowest one (official: lowest only).
+        sequential_ema: Update codebooks one sample at a time, as the official code did (slower).
 
     """
 
@@ -74,7 +80,7 @@ class HVQTransModel(nn.Module):
         decay: float = 0.99,
         commitment_weight: float = 0.25,
         ot_weight: float = 80.0,
-        routing: str = "centroid",
+        routing: ClassRouting | str = ClassRouting.CENTROID,
         ot_all_levels: bool = False,
         sequential_ema: bool = False,
     ) -> None:
@@ -90,20 +96,28 @@ class HVQTransModel(nn.Module):
         channels = self.feature_extractor.num_channels
         self.hidden_dim, self.num_layers, self.num_codes = hidden_dim, num_layers, num_codes
         self.decay, self.sequential_ema = decay, sequential_ema
-        if routing not in ROUTING_METHODS:
-            msg = f"Unknown routing {routing!r}; choose one of {ROUTING_METHODS}."
-            raise ValueError(msg)
         self.routing, self.ot_all_levels = routing, ot_all_levels
         self.input_proj = nn.Conv2d(channels, hidden_dim, kernel_size=1)
         self.pos_embed = LearnedPositionalEmbedding2d(feature_size, hidden_dim)
         self.encoder = TransformerEncoder(hidden_dim, num_heads, ffn_dim, num_layers, dropout)
-        self.decoder = nn.ModuleList(
-            TransformerDecoderLayer(2 * hidden_dim, num_heads, ffn_dim, dropout) for _ in range(num_layers)
-        )
-        self.decoder_norm = nn.LayerNorm(2 * hidden_dim)
+        self.decoder = PrototypeDecoder(2 * hidden_dim, num_heads, ffn_dim, num_layers, dropout)
         self.loss = HVQTransLoss(commitment_weight)
         self.anomaly_map = AnomalyMapGenerator(ot_weight)
         self.reset_classes(num_classes)
+        self._register_load_state_dict_pre_hook(rename_legacy_decoder_keys)
+
+    @property
+    def routing(self) -> ClassRouting:
+        """Label-free routing method for images given without a class."""
+        return self._routing
+
+    @routing.setter
+    def routing(self, value: ClassRouting | str) -> None:
+        try:
+            self._routing = ClassRouting(value)
+        except ValueError:
+            msg = f"Unknown routing {value!r}; choose one of {[method.value for method in ClassRouting]}."
+            raise ValueError(msg) from None
 
     def reset_classes(self, num_classes: int) -> None:
         """(Re)create the class-dependent parts (codebooks, output heads, router) for ``num_classes`` classes."""
@@ -130,7 +144,7 @@ class HVQTransModel(nn.Module):
 
     def route(self, features: torch.Tensor, encoded: list[torch.Tensor]) -> torch.Tensor:
         """Label-free class per sample ``(B,)`` with the configured ``routing`` method."""
-        if self.routing == "codebook_fit":
+        if self.routing is ClassRouting.CODEBOOK_FIT:
             return codebook_fit_route(encoded[-1], self.quantizer.top.embed, self.router.count > 0)
         return self.router(features.mean(dim=(2, 3)))
 
@@ -138,11 +152,8 @@ class HVQTransModel(nn.Module):
         self, codes: HierarchicalCodes, pos: torch.Tensor, class_index: torch.Tensor, shape: torch.Size
     ) -> torch.Tensor:
         """Reconstruct features of ``shape`` ``(B, C, h, w)`` from the prototypes the decoder attends to."""
-        decoder_pos = torch.cat([pos, pos], dim=-1)
-        state = codes.memories[0]
-        for layer, memory in zip(self.decoder, codes.memories, strict=True):
-            state = layer(state, memory, decoder_pos)
-        reconstruction = self.output_heads(self.decoder_norm(state), class_index)
+        decoded = self.decoder(codes.memories, torch.cat([pos, pos], dim=-1))
+        reconstruction = self.output_heads(decoded, class_index)
         return reconstruction.transpose(1, 2).reshape(shape)
 
     def compile_transformer(self, **options: object) -> None:
@@ -152,7 +163,7 @@ class HVQTransModel(nn.Module):
         class checks would break the graph anyway. ``options`` go to ``torch.compile``.
         """
         self.encoder.compile(**options)
-        for layer in self.decoder:
+        for layer in self.decoder.layers:
             layer.compile(**options)
 
     def training_output(

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """UniAD model (the unified multi-class baseline HVQ-Trans extends)."""
 
 from .lightning_model import UniAD

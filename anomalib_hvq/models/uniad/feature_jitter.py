@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Feature jitter (UniAD): train the reconstruction as a denoiser of the backbone features."""
 
 from __future__ import annotations

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """UniAD as an anomalib ``AnomalibModule``.
 
 Paper: You et al., "A Unified Model for Multi-class Anomaly Detection", NeurIPS 2022. One model for every
@@ -16,8 +19,8 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from anomalib_hvq.models.components.cached_training import CachedTraining
-from anomalib_hvq.models.components.unified_recipe import UnifiedRecipeMixin
+from anomalib_hvq.training.cached_training import CachedTraining
+from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
 
 from .torch_model import UniADModel
 
@@ -48,7 +51,7 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         weight_decay: AdamW weight decay.
         feature_cache: Train from backbone features computed once per image at the start of ``fit``:
             ``True``/``"memory"``, ``"disk"`` or ``False``, as for HVQ-Trans
-            (:mod:`anomalib_hvq.models.components.cached_training`). Exact: the backbone is in eval mode and
+            (:mod:`anomalib_hvq.training.cached_training`). Exact: the backbone is in eval mode and
             the feature jitter is drawn in the training step, after the cache.
         feature_cache_dir: Folder of the disk cache (default ``./feature_cache/<datamodule name>``).
         feature_cache_dtype: Cache storage: ``"float32"`` (exact), ``"float16"`` or ``"bfloat16"``.

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Neighbour-masked attention (UniAD): a token may not look at its own neighbourhood.
 
 Without a mask, a reconstruction transformer learns the "identical shortcut" (copy each token to its

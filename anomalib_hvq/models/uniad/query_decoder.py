@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """Layer-wise query decoder (UniAD).
 
 Each decoder layer owns a learned query embedding (one vector per token position) and restarts its

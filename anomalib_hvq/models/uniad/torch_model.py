@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """PyTorch model of UniAD (You et al., "A Unified Model for Multi-class Anomaly Detection", NeurIPS 2022)."""
 
 from __future__ import annotations

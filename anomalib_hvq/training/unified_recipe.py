@@ -1,0 +1,114 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
+"""Lightning hooks shared by UniAD and HVQ-Trans: the unified-setting protocol and the papers' recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from anomalib import LearningType
+from anomalib.pre_processing import PreProcessor
+from lightning.pytorch import Callback
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
+from torch import nn
+from torch.optim import Optimizer
+from typing_extensions import Self
+
+from anomalib_hvq.metrics import PerCategoryMetrics
+
+from .cached_training import CachedTraining
+from .checkpoint import load_checkpoint_offline
+from .optimization import adamw_with_step_decay, clip_gradients
+from .pre_processing import backbone_pre_processor
+
+
+class UnifiedRecipeMixin:
+    """Backbone pre-processing, per-category metrics, AdamW with a step at 80% of training, clipping at 0.1.
+
+    Mix into an ``AnomalibModule`` subclass ahead of it (``class M(UnifiedRecipeMixin, AnomalibModule)``),
+    which keeps the model a direct ``AnomalibModule`` subclass, as anomalib's ``get_model`` name lookup
+    needs. The module must set ``model`` (the torch model), ``lr``, ``weight_decay`` and ``cached_training``
+    (a :class:`CachedTraining`, off or on), and take a training batch's features from
+    ``cached_training.features(batch, device)``.
+    """
+
+    model: nn.Module
+    lr: float
+    weight_decay: float
+    cached_training: CachedTraining
+
+    def on_fit_start(self) -> None:
+        """Build the feature cache (if enabled and exact) and serve the training set from it."""
+        super().on_fit_start()
+        self.cached_training.start(self)
+
+    def on_fit_end(self) -> None:
+        """Hand the datamodule its own training loader back and free the cached features."""
+        self.cached_training.stop()
+        super().on_fit_end()
+
+    @classmethod
+    def configure_pre_processor(
+        cls, image_size: tuple[int, int] | None = None, backbone: str = "tf_efficientnet_b4"
+    ) -> PreProcessor:
+        """Resize to 224x224 (the papers' size, no crop) and normalise with the backbone's statistics."""
+        return backbone_pre_processor(backbone, image_size)
+
+    def configure_callbacks(self) -> Sequence[Callback]:
+        """Add per-category metrics (the papers' protocol) ahead of anomalib's components.
+
+        It must run before the post-processor so that it sees raw, unclamped scores.
+        """
+        return [PerCategoryMetrics(), *super().configure_callbacks()]
+
+    def configure_optimizers(self) -> OptimizerLRScheduler:
+        """AdamW with the learning rate divided by 10 after 80% of the epochs (the papers' step at 800/1000)."""
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        return adamw_with_step_decay(parameters, self.lr, self.weight_decay, self._trainer)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip as Lightning does, also for a fused optimizer under bf16 autocast.
+
+        Lightning's mixed-precision plugin refuses to clip for any fused optimizer, because with an fp16
+        gradient scaler the fused step would unscale after clipping. bf16 has no scaler (``adamw_with_step_decay``
+        only fuses without one), so the gradients are clipped here directly, exactly as Lightning would.
+        """
+        fused = bool(optimizer.defaults.get("fused"))
+        if gradient_clip_val and fused and getattr(self.trainer.precision_plugin, "scaler", None) is None:
+            clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm or "norm")
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | Path | IO, *args: Any, **kwargs: Any) -> Self:
+        """Lightning's ``load_from_checkpoint``, but the backbone is built empty and filled from the checkpoint.
+
+        ``Engine.export(ckpt_path=...)``, ``anomalib export`` and the inferencers rebuild the model from its
+        saved arguments; with ``pre_trained=True`` that would download weights the checkpoint already holds.
+        """
+        return load_checkpoint_offline(
+            super().load_from_checkpoint, checkpoint_path, *args, safe_globals=cls.checkpoint_safe_globals(), **kwargs
+        )
+
+    @classmethod
+    def checkpoint_safe_globals(cls) -> Sequence[Any]:
+        """Non-standard types saved in the hyperparameters (for ``weights_only`` loading)."""
+        return ()
+
+    @property
+    def trainer_arguments(self) -> dict[str, Any]:
+        """Gradient-norm clipping at 0.1 (both papers) and no sanity validation; schedules belong in configs."""
+        return {"gradient_clip_val": 0.1, "num_sanity_val_steps": 0}
+
+    @property
+    def learning_type(self) -> LearningType:
+        """Both models train on normal images only."""
+        return LearningType.ONE_CLASS
