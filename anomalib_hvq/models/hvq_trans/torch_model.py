@@ -17,6 +17,7 @@ from anomalib_hvq.models.components.transformer import TransformerDecoderLayer, 
 from .anomaly_map import AnomalyMapGenerator
 from .class_router import CentroidRouter, codebook_fit_route
 from .class_switch import ClassSwitchedLinear, check_class_index
+from .codebook_recipe import CodebookRecipe
 from .hierarchical_quantizer import HierarchicalCodes, HierarchicalQuantizer
 from .loss import HVQTransLoss, LossTerms
 from .ot_score import ot_score
@@ -53,6 +54,10 @@ class HVQTransModel(nn.Module):
         decay: EMA decay of the codebooks.
         commitment_weight: Weight of the commitment loss.
         ot_weight: Weight of the OT score in the anomaly map.
+        routing: Label-free routing method, one of ``ROUTING_METHODS``.
+        ot_all_levels: Sum the OT score over all levels (official: lowest only).
+        sequential_ema: Official one-sample-at-a-time codebook updates.
+        codebook_recipe: Codebook initialisation and dead-code revival (default: the official neither).
 
     """
 
@@ -77,6 +82,7 @@ class HVQTransModel(nn.Module):
         routing: str = "centroid",
         ot_all_levels: bool = False,
         sequential_ema: bool = False,
+        codebook_recipe: CodebookRecipe | None = None,
     ) -> None:
         super().__init__()
         self.feature_extractor = MultiScaleFeatureExtractor(
@@ -90,6 +96,7 @@ class HVQTransModel(nn.Module):
         channels = self.feature_extractor.num_channels
         self.hidden_dim, self.num_layers, self.num_codes = hidden_dim, num_layers, num_codes
         self.decay, self.sequential_ema = decay, sequential_ema
+        self.codebook_recipe = codebook_recipe or CodebookRecipe()
         if routing not in ROUTING_METHODS:
             msg = f"Unknown routing {routing!r}; choose one of {ROUTING_METHODS}."
             raise ValueError(msg)
@@ -112,7 +119,13 @@ class HVQTransModel(nn.Module):
             raise ValueError(msg)
         channels = self.feature_extractor.num_channels
         self.quantizer = HierarchicalQuantizer(
-            num_classes, self.hidden_dim, self.num_layers, self.num_codes, self.decay, sequential=self.sequential_ema
+            num_classes,
+            self.hidden_dim,
+            self.num_layers,
+            self.num_codes,
+            self.decay,
+            sequential=self.sequential_ema,
+            revive_after=self.codebook_recipe.revive_after,
         )
         self.output_heads = ClassSwitchedLinear(num_classes, 2 * self.hidden_dim, channels)
         self.router = CentroidRouter(num_classes, channels)
@@ -144,6 +157,24 @@ class HVQTransModel(nn.Module):
             state = layer(state, memory, decoder_pos)
         reconstruction = self.output_heads(self.decoder_norm(state), class_index)
         return reconstruction.transpose(1, 2).reshape(shape)
+
+    @torch.no_grad()
+    def kmeans_init(self, features: torch.Tensor, class_index: torch.Tensor, chunk: int = 64) -> None:
+        """Set the codebooks of the classes present to k-means centres of their encoder tokens (``codebook_recipe``).
+
+        Args:
+            features: Backbone features of training images ``(B, C, h, w)``.
+            class_index: Class per image ``(B,)``.
+            chunk: Images encoded at a time (bounds the memory of the encoder pass).
+
+        """
+        class_index = check_class_index(class_index, self.num_classes, features.shape[0]).to(features.device)
+        was_training = self.training
+        self.eval()
+        parts = [self._encode(part)[0] for part in features.split(chunk)]
+        self.train(was_training)
+        encoded = [torch.cat(level) for level in zip(*parts, strict=True)]
+        self.quantizer.kmeans_init(encoded, class_index, self.codebook_recipe.kmeans_iterations)
 
     def compile_transformer(self, **options: object) -> None:
         """``torch.compile`` the encoder and decoder layers in place (parameter names and checkpoints unchanged).
