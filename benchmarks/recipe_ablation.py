@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default="./datasets/textures", help="Textures demo data folder")
+    parser.add_argument("--categories", nargs="+", default=None, help="subset of the categories (default: all)")
+    parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help="config whose model is ablated")
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's max_epochs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -77,11 +79,11 @@ def main(argv: list[str] | None = None) -> str:
     settings = {
         "data": "Textures",
         "root": args.root,
-        "categories": None,
+        "categories": args.categories,
         "backbone": demo.pop("backbone"),
         "backbone_weights": None,
         "pre_trained": demo.pop("pre_trained", True),
-        "image_size": 224,
+        "image_size": args.image_size,
         "epochs": epochs,
         "train_batch_size": data["train_batch_size"],
         "eval_batch_size": data["eval_batch_size"],

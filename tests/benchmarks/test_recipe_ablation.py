@@ -54,6 +54,7 @@ def test_tiny_run_writes_the_table(tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     argv = ["--root", str(tmp_path / "textures"), "--config", str(path), "--epochs", "1", "--threads", "1"]
+    argv += ["--categories", "brick", "--image-size", "64"]
     argv += ["--variants", "all (demo config)", "--output", str(tmp_path / "out")]
     report = recipe_ablation.main(argv)
     row = next(line for line in report.splitlines() if line.startswith("| all (demo config)"))
