@@ -68,20 +68,27 @@ def test_hierarchical_kmeans_init_clusters_what_each_level_will_see():
         assert nearest_distance(quantizer.lower[0].embed[cls], lower_targets[cls]).max() < 0.1
 
 
-def test_a_dead_code_is_revived_from_its_class_tokens_with_reset_statistics():
-    torch.manual_seed(0)
-    quantizer = EMAVectorQuantizer(num_classes=2, dim=4, num_codes=4, decay=0.9, revive_after=2)
+FAR = torch.tensor([500.0, 500, 500, 500])
+
+
+def with_a_dead_code(revive_after: int) -> tuple[EMAVectorQuantizer, torch.Tensor, torch.Tensor]:
+    """A quantizer fitted to ``clustered_batch()`` (returned too) whose code 3 of class 0 no token ever picks."""
+    quantizer = EMAVectorQuantizer(num_classes=2, dim=4, num_codes=4, decay=0.9, revive_after=revive_after)
     x, class_index = clustered_batch()
     quantizer.kmeans_init(x, class_index, iterations=5)
-    # Code 3 of class 0 sits far from all data: no token ever picks it.
-    far = torch.tensor([500.0, 500, 500, 500])
-    quantizer.embed[0, 3] = far
+    quantizer.embed[0, 3] = FAR
     quantizer.cluster_size[0, 3] = 7.0
-    quantizer.embed_avg[0, 3] = far * 7
+    quantizer.embed_avg[0, 3] = FAR * 7
+    return quantizer, x, class_index
+
+
+def test_a_dead_code_is_revived_from_its_class_tokens_with_reset_statistics():
+    torch.manual_seed(0)
+    quantizer, x, class_index = with_a_dead_code(revive_after=2)
     class1_before = quantizer.embed[1].clone()
     quantizer.train()
     quantizer(x, class_index)
-    torch.testing.assert_close(quantizer.embed[0, 3], far, rtol=1e-3, atol=0)  # idle for one step only
+    torch.testing.assert_close(quantizer.embed[0, 3], FAR, rtol=1e-3, atol=0)  # idle for one step only
     assert quantizer.revived == 0
     quantizer(x, class_index)
     revived = quantizer.embed[0, 3]
@@ -97,17 +104,11 @@ def test_a_dead_code_is_revived_from_its_class_tokens_with_reset_statistics():
 
 
 def test_without_revival_a_dead_code_stays_dead():
-    quantizer = EMAVectorQuantizer(num_classes=2, dim=4, num_codes=4, decay=0.9)
-    x, class_index = clustered_batch()
-    quantizer.kmeans_init(x, class_index, iterations=5)
-    far = torch.tensor([500.0, 500, 500, 500])
-    quantizer.embed[0, 3] = far
-    quantizer.cluster_size[0, 3] = 7.0
-    quantizer.embed_avg[0, 3] = far * 7
+    quantizer, x, class_index = with_a_dead_code(revive_after=0)
     quantizer.train()
     for _ in range(5):
         quantizer(x, class_index)
-    torch.testing.assert_close(quantizer.embed[0, 3], far, rtol=1e-3, atol=0)  # only Laplace smoothing moves it
+    torch.testing.assert_close(quantizer.embed[0, 3], FAR, rtol=1e-3, atol=0)  # only Laplace smoothing moves it
 
 
 def test_revival_state_is_not_saved_in_checkpoints():
