@@ -28,6 +28,7 @@ Example (the README's demo table; a coreset of 1% keeps PatchCore's greedy selec
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import inspect
 import json
@@ -35,6 +36,7 @@ import math
 import resource
 import statistics
 import time
+import typing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -149,12 +151,24 @@ def build_model(job: Job) -> Any:
     elif "pre_trained" in accepted:
         kwargs["pre_trained"] = settings["pre_trained"] and weights is None
     kwargs.update(settings["model_args"].get(job.label, {}))
-    model = model_class(**kwargs)
+    model = model_class(**dataclass_arguments(model_class, kwargs))
     if not loads_weights_itself and weights is not None and not kwargs.get("pre_trained", True):
         for module in model.modules():
             if isinstance(module, TimmFeatureExtractor) and isinstance(module.backbone, str):
                 load_backbone_weights(module.feature_extractor, weights)
     return model
+
+
+def dataclass_arguments(model_class: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Turn mappings given for dataclass-typed arguments (e.g. ``codebook_recipe`` from a YAML config) into them.
+
+    The CLI (jsonargparse) does this for configs; here the config's ``init_args`` go to the class directly.
+    """
+    hints = typing.get_type_hints(model_class.__init__)
+    return {
+        name: hints[name](**value) if dataclasses.is_dataclass(hints.get(name)) and isinstance(value, dict) else value
+        for name, value in kwargs.items()
+    }
 
 
 def build_datamodule(settings: dict[str, Any]) -> Any:

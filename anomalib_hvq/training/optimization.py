@@ -1,11 +1,13 @@
 # Copyright (C) 2026 anomalib-hvq contributors
 # SPDX-License-Identifier: Apache-2.0
 
-"""The optimisation recipe shared by UniAD and HVQ-Trans: AdamW with one learning-rate step."""
+"""The optimisation recipe shared by UniAD and HVQ-Trans: AdamW with the papers' step, or warm-up + cosine."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 from lightning.pytorch import Trainer
@@ -38,6 +40,79 @@ def clip_gradients(optimizer: torch.optim.Optimizer, value: float, algorithm: st
         torch.nn.utils.clip_grad_value_(parameters, value)
     else:
         torch.nn.utils.clip_grad_norm_(parameters, value)
+
+
+@dataclass(frozen=True)
+class LRSchedule:
+    """Learning-rate schedule; the defaults are the papers' (constant, divided by 10 after 80% of the epochs).
+
+    Args:
+        cosine: After the warm-up, decay the learning rate along a half cosine from its peak (``lr``) to
+            ``min_lr_fraction * lr`` at the last optimiser step, updated every step. ``False``: the papers' step.
+        warmup_steps: Optimiser steps over which the learning rate rises linearly to its peak
+            (``lr * (s + 1) / warmup_steps`` at step ``s``); 0: none. Only with ``cosine``.
+        min_lr_fraction: Final learning rate of the cosine, as a fraction of the peak.
+        step_fraction: Fraction of the training after which the papers' step divides the rate by 10.
+
+    """
+
+    cosine: bool = False
+    warmup_steps: int = 0
+    min_lr_fraction: float = 0.0
+    step_fraction: float = 0.8
+
+    def __post_init__(self) -> None:
+        """Reject a warm-up that the step schedule would ignore, and out-of-range fractions."""
+        if self.warmup_steps < 0 or not 0 <= self.min_lr_fraction <= 1 or not 0 < self.step_fraction <= 1:
+            msg = f"Invalid LRSchedule {self}: warmup_steps >= 0, 0 <= min_lr_fraction <= 1, 0 < step_fraction <= 1."
+            raise ValueError(msg)
+        if self.warmup_steps and not self.cosine:
+            msg = f"LRSchedule(warmup_steps={self.warmup_steps}) needs cosine=True (the papers' step has no warm-up)."
+            raise ValueError(msg)
+
+    def factor(self, step: int, total_steps: Callable[[], float]) -> float:
+        """Learning rate at optimiser step ``step`` (from 0) as a fraction of the peak (``cosine`` only).
+
+        ``total_steps`` is only called after the warm-up: the trainer knows the number of training batches
+        once training runs, not when the optimiser is built.
+        """
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if step == self.warmup_steps:
+            return 1.0
+        total = total_steps()
+        if not math.isfinite(total):
+            msg = "A cosine learning-rate schedule needs a known training length: set trainer.max_epochs or max_steps."
+            raise ValueError(msg)
+        progress = min(1.0, (step - self.warmup_steps) / max(1.0, total - self.warmup_steps))
+        return self.min_lr_fraction + (1 - self.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def adamw_with_schedule(
+    parameters: Iterable[torch.nn.Parameter],
+    lr: float,
+    weight_decay: float,
+    trainer: Trainer | None,
+    schedule: LRSchedule | None = None,
+) -> OptimizerLRScheduler:
+    """AdamW with ``schedule``: the papers' step (default) or a per-step warm-up + cosine.
+
+    The cosine reads the training length from ``trainer.estimated_stepping_batches`` lazily, at the first step
+    after the warm-up: asking it while the optimiser is built would fix the training loader before
+    ``on_fit_start`` (where the feature cache replaces it).
+    """
+    schedule = schedule or LRSchedule()
+    if not schedule.cosine:
+        return adamw_with_step_decay(parameters, lr, weight_decay, trainer, schedule.step_fraction)
+    if trainer is None:
+        msg = "A cosine learning-rate schedule needs the Lightning trainer (its training length)."
+        raise ValueError(msg)
+    scaler = getattr(trainer.precision_plugin, "scaler", None)
+    optimizer = adamw(parameters, lr, weight_decay, allow_fused=scaler is None)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: schedule.factor(step, lambda: trainer.estimated_stepping_batches)
+    )
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def adamw_with_step_decay(

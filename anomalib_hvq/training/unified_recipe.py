@@ -21,7 +21,7 @@ from anomalib_hvq.metrics import PerCategoryMetrics
 
 from .cached_training import CachedTraining
 from .checkpoint import load_checkpoint_offline
-from .optimization import adamw_with_step_decay, clip_gradients
+from .optimization import LRSchedule, adamw_with_schedule, clip_gradients
 from .pre_processing import backbone_pre_processor
 
 
@@ -30,14 +30,15 @@ class UnifiedRecipeMixin:
 
     Mix into an ``AnomalibModule`` subclass ahead of it (``class M(UnifiedRecipeMixin, AnomalibModule)``),
     which keeps the model a direct ``AnomalibModule`` subclass, as anomalib's ``get_model`` name lookup
-    needs. The module must set ``model`` (the torch model), ``lr``, ``weight_decay`` and ``cached_training``
-    (a :class:`CachedTraining`, off or on), and take a training batch's features from
-    ``cached_training.features(batch, device)``.
+    needs. The module must set ``model`` (the torch model), ``lr``, ``weight_decay``, ``lr_schedule`` (an
+    :class:`LRSchedule`) and ``cached_training`` (a :class:`CachedTraining`, off or on), and take a training
+    batch's features from ``cached_training.features(batch, device)``.
     """
 
     model: nn.Module
     lr: float
     weight_decay: float
+    lr_schedule: LRSchedule
     cached_training: CachedTraining
 
     def on_fit_start(self) -> None:
@@ -65,9 +66,9 @@ class UnifiedRecipeMixin:
         return [PerCategoryMetrics(), *super().configure_callbacks()]
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
-        """AdamW with the learning rate divided by 10 after 80% of the epochs (the papers' step at 800/1000)."""
+        """AdamW with ``lr_schedule``: by default the rate divided by 10 after 80% of the epochs (the papers')."""
         parameters = [p for p in self.model.parameters() if p.requires_grad]
-        return adamw_with_step_decay(parameters, self.lr, self.weight_decay, self._trainer)
+        return adamw_with_schedule(parameters, self.lr, self.weight_decay, self._trainer, self.lr_schedule)
 
     def configure_gradient_clipping(
         self,
@@ -101,7 +102,7 @@ class UnifiedRecipeMixin:
     @classmethod
     def checkpoint_safe_globals(cls) -> Sequence[Any]:
         """Non-standard types saved in the hyperparameters (for ``weights_only`` loading)."""
-        return ()
+        return (LRSchedule,)
 
     @property
     def trainer_arguments(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class CodebookUsage(Metric):
     def __init__(self, num_levels: int, num_classes: int, num_codes: int) -> None:
         super().__init__()
         self.num_codes = num_codes
+        self.level_names = ["top", *(f"lower{level}" for level in range(1, num_levels))]
         self.add_state("counts", torch.zeros(num_levels, num_classes * num_codes), dist_reduce_fx="sum")
 
     def update(self, codes: list[torch.Tensor], class_index: torch.Tensor) -> None:
@@ -50,8 +51,7 @@ class CodebookUsage(Metric):
         perplexity = (entropy.exp() * seen).sum(-1) / seen_classes
         dead = ((counts == 0).float().mean(-1) * seen).sum(-1) / seen_classes
         results = {}
-        for level in range(counts.shape[0]):
-            name = "top" if level == 0 else f"lower{level}"
+        for level, name in enumerate(self.level_names):
             results[f"codebook/{name}/perplexity"] = perplexity[level]
             results[f"codebook/{name}/dead_fraction"] = dead[level]
         return results

@@ -18,6 +18,8 @@ from torch import nn
 
 from anomalib_hvq.models.components.precision import float32_region
 
+from .kmeans import group_by_class, kmeans
+
 
 class Quantized(NamedTuple):
     """Output of a quantizer call.
@@ -45,6 +47,7 @@ class EMAVectorQuantizer(nn.Module):
         eps: Laplace smoothing of the code counts.
         sequential: Quantize and update one sample at a time, each sample seeing the codebooks updated by
             the samples before it (the official order; a training-only Python loop over the batch).
+        revive_after: Re-seed codes left unused for this many training steps of their class (0: never, official).
 
     """
 
@@ -56,15 +59,19 @@ class EMAVectorQuantizer(nn.Module):
         decay: float = 0.99,
         eps: float = 1e-5,
         sequential: bool = False,
+        revive_after: int = 0,
     ) -> None:
         super().__init__()
-        self.num_codes, self.sequential = num_codes, sequential
+        self.num_codes, self.sequential, self.revive_after = num_codes, sequential, revive_after
         self.decay = decay
         self.eps = eps
         embed = torch.randn(num_classes, num_codes, dim)
         self.register_buffer("embed", embed)
         self.register_buffer("cluster_size", torch.zeros(num_classes, num_codes))
         self.register_buffer("embed_avg", embed.clone())
+        # Revival bookkeeping is training state, not model state: not saved, so checkpoints keep their keys.
+        self.register_buffer("idle_steps", torch.zeros(num_classes, num_codes), persistent=False)
+        self.register_buffer("revived", torch.zeros((), dtype=torch.long), persistent=False)
 
     @property
     def num_classes(self) -> int:
@@ -91,16 +98,20 @@ class EMAVectorQuantizer(nn.Module):
 
     def _quantize(self, x: torch.Tensor, class_index: torch.Tensor) -> Quantized:
         """Batched nearest-code assignment (and EMA update in training) of float32 tokens ``(B, L, D)``."""
+        codes, chosen = self._nearest(x, class_index)
+        if self.training:
+            self._ema_update(x.detach(), codes, class_index)
+        commitment = (chosen.detach() - x).pow(2).mean(dim=(1, 2))
+        return Quantized(x + (chosen - x).detach(), codes, commitment)
+
+    def _nearest(self, x: torch.Tensor, class_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Index ``(B, L)`` and value ``(B, L, D)`` of the nearest code of each token's class."""
         codebook = self.codebook(class_index)
         distance = (
             x.pow(2).sum(-1, keepdim=True) - 2 * x @ codebook.transpose(1, 2) + codebook.pow(2).sum(-1).unsqueeze(1)
         )
         codes = distance.argmin(-1)
-        chosen = torch.gather(codebook, 1, codes.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-        if self.training:
-            self._ema_update(x.detach(), codes, class_index)
-        commitment = (chosen.detach() - x).pow(2).mean(dim=(1, 2))
-        return Quantized(x + (chosen - x).detach(), codes, commitment)
+        return codes, torch.gather(codebook, 1, codes.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
     @torch.no_grad()
     def _ema_update(self, x: torch.Tensor, codes: torch.Tensor, class_index: torch.Tensor) -> None:
@@ -127,3 +138,70 @@ class EMAVectorQuantizer(nn.Module):
         self.cluster_size.copy_(torch.where(keep, cluster_size, self.cluster_size))
         self.embed_avg.copy_(torch.where(keep.unsqueeze(-1), embed_avg, self.embed_avg))
         self.embed.copy_(torch.where(keep.unsqueeze(-1), embed, self.embed))
+        if self.revive_after > 0:
+            self._revive(x, class_index, counts > 0, present)
+
+    @torch.no_grad()
+    def kmeans_init(
+        self, x: torch.Tensor, class_index: torch.Tensor, iterations: int = 10, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Set the codebooks of the classes in ``class_index`` ``(B,)`` to k-means centres of their tokens ``x``.
+
+        Each class's EMA statistics become those of its clusters, per sample of the class: ``cluster_size`` is
+        the average number of a sample's tokens in each cluster, ``embed_avg`` the centre times that, so the
+        first EMA steps continue from the centres instead of pulling them to the origin. Classes absent from
+        ``class_index`` keep their codebooks. Under DDP every process takes rank 0's result.
+
+        Returns:
+            ``x`` ``(B, L, D)`` replaced by the nearest new code of its class (the next level's input).
+
+        """
+        x = x.float()
+        points, valid = group_by_class(x, class_index, self.num_classes)
+        centres, counts = kmeans(points, valid, self.num_codes, iterations, generator)
+        samples = torch.bincount(class_index, minlength=self.num_classes).to(x.dtype)
+        sizes = counts / samples.clamp_min(1).unsqueeze(1)
+        keep = (samples > 0).view(-1, 1, 1)
+        self.embed.copy_(torch.where(keep, centres, self.embed))
+        self.cluster_size.copy_(torch.where(keep[..., 0], sizes, self.cluster_size))
+        self.embed_avg.copy_(torch.where(keep, centres * sizes.unsqueeze(-1), self.embed_avg))
+        if dist.is_available() and dist.is_initialized():
+            for buffer in (self.embed, self.cluster_size, self.embed_avg):
+                dist.broadcast(buffer, src=0)
+        return self._nearest(x, class_index)[1]
+
+    @torch.no_grad()
+    def _revive(self, x: torch.Tensor, class_index: torch.Tensor, used: torch.Tensor, present: torch.Tensor) -> None:
+        """Re-seed the codes idle for ``revive_after`` steps from random tokens of their class in this batch.
+
+        Args:
+            x: This batch's tokens ``(B, L, D)``.
+            class_index: Class per sample ``(B,)``.
+            used: Whether any token (of any process) chose each code this step, ``(K, N)``.
+            present: Whether each class was in this step's batch (of any process), ``(K,)``.
+
+        """
+        idle = torch.where(used, 0, self.idle_steps + present.unsqueeze(1).to(self.idle_steps.dtype))
+        dead = idle >= self.revive_after
+        idle[dead] = 0
+        self.idle_steps.copy_(idle)
+        dead_class, dead_code = dead.nonzero(as_tuple=True)
+        if dead_class.numel() == 0:
+            return
+        # One random token of a sample of the dead code's class; classes absent here are filled in by DDP below.
+        candidates = (class_index.unsqueeze(0) == dead_class.unsqueeze(1)).to(x.dtype)
+        local = candidates.sum(1) > 0
+        sample = torch.multinomial(torch.where(local.unsqueeze(1), candidates, 1.0), 1).squeeze(1)
+        position = torch.randint(x.shape[1], sample.shape, device=x.device)
+        tokens = x[sample, position]
+        if dist.is_available() and dist.is_initialized():
+            # The lowest-ranked process that holds a sample of the class provides the token for every process.
+            rank, world = dist.get_rank(), dist.get_world_size()
+            owner = torch.where(local, rank, world)
+            dist.all_reduce(owner, op=dist.ReduceOp.MIN)
+            tokens = tokens * (owner == rank).unsqueeze(1)
+            dist.all_reduce(tokens)
+        self.embed[dead_class, dead_code] = tokens
+        self.cluster_size[dead_class, dead_code] = 1.0
+        self.embed_avg[dead_class, dead_code] = tokens
+        self.revived += dead_class.numel()

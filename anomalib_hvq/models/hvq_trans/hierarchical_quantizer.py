@@ -46,6 +46,8 @@ class HierarchicalQuantizer(nn.Module):
         num_codes: Codes per codebook.
         decay: EMA decay.
         eps: Laplace smoothing.
+        sequential: Official one-sample-at-a-time EMA updates.
+        revive_after: Re-seed codes unused for this many steps of their class (0: never).
 
     """
 
@@ -58,11 +60,13 @@ class HierarchicalQuantizer(nn.Module):
         decay: float = 0.99,
         eps: float = 1e-5,
         sequential: bool = False,
+        revive_after: int = 0,
     ) -> None:
         super().__init__()
-        self.top = EMAVectorQuantizer(num_classes, dim, num_codes, decay, eps, sequential)
+        self.top = EMAVectorQuantizer(num_classes, dim, num_codes, decay, eps, sequential, revive_after)
         self.lower = nn.ModuleList(
-            EMAVectorQuantizer(num_classes, 2 * dim, num_codes, decay, eps, sequential) for _ in range(num_lower)
+            EMAVectorQuantizer(num_classes, 2 * dim, num_codes, decay, eps, sequential, revive_after)
+            for _ in range(num_lower)
         )
 
     @property
@@ -84,3 +88,20 @@ class HierarchicalQuantizer(nn.Module):
             codes.append(level.codes)
             commitment = commitment + level.commitment
         return HierarchicalCodes(memories, inputs, codes, commitment)
+
+    @torch.no_grad()
+    def kmeans_init(
+        self,
+        encoder_outputs: list[torch.Tensor],
+        class_index: torch.Tensor,
+        iterations: int = 10,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Set every level's codebooks of the classes in ``class_index`` ``(B,)`` to k-means centres of its inputs.
+
+        Top level first: each lower level clusters ``concat(E_k, Q_top)`` with ``Q_top`` quantized by the new
+        top codebooks, exactly the inputs it will see in training.
+        """
+        top = self.top.kmeans_init(encoder_outputs[-1], class_index, iterations, generator)
+        for quantizer, tokens in zip(self.lower, reversed(encoder_outputs[:-1]), strict=True):
+            quantizer.kmeans_init(torch.cat([tokens.float(), top], dim=-1), class_index, iterations, generator)

@@ -30,6 +30,7 @@ from anomalib_hvq.training.cached_training import CachedTraining
 from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
 
 from .class_router import ClassRouting
+from .codebook_recipe import CodebookRecipe
 from .codebook_usage import CodebookUsage
 from .official_checkpoint import (
     OFFICIAL_MVTEC_CLASSES,
@@ -71,6 +72,10 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         ot_weight: Weight of the OT score in the anomaly map.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        codebook_recipe: Codebook k-means initialisation and dead-code revival (default: neither, official);
+            see :class:`CodebookRecipe`.
+        lr_schedule: Learning-rate schedule (default: the papers' step after 80% of the epochs); see
+            :class:`LRSchedule`.
         feature_cache: Train from backbone features computed once per image at the start of ``fit``:
             ``True``/``"memory"`` (on the training device), ``"disk"`` (memory-mapped file, reused across runs
             while valid) or ``False``. Exact; switched off with a warning when the backbone is in train mode or
@@ -108,6 +113,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         ot_weight: float = 80.0,
         lr: float = 1e-4,
         weight_decay: float = 1e-4,
+        codebook_recipe: CodebookRecipe = CodebookRecipe(),  # noqa: B008 (frozen dataclass, safe as a default)
+        lr_schedule: LRSchedule = LRSchedule(),  # noqa: B008
         feature_cache: bool | str = False,
         feature_cache_dir: str | None = None,
         feature_cache_dtype: str = "float32",
@@ -129,7 +136,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             msg = f"num_classes={num_classes} but {len(class_names)} class_names were given: {class_names}."
             raise ValueError(msg)
         self.class_names: list[str] | None = list(class_names) if class_names is not None else None
-        self.lr, self.weight_decay = lr, weight_decay
+        self.lr, self.weight_decay, self.lr_schedule = lr, weight_decay, lr_schedule
         self.model = HVQTransModel(
             num_classes=num_classes or (len(class_names) if class_names else 1),
             backbone=backbone,
@@ -149,6 +156,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             ot_all_levels=ot_all_levels,
             sequential_ema=sequential_ema,
             routing=class_routing,
+            codebook_recipe=codebook_recipe,
         )
         self.set_class_routing(class_routing)
         self._make_class_metrics()
@@ -261,7 +269,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
     @classmethod
     def checkpoint_safe_globals(cls) -> Sequence[Any]:
         """Types saved in the hyperparameters (``ClassRouting`` also under its module before 0.2)."""
-        return (ClassRouting, (ClassRouting, "anomalib_hvq.models.hvq_trans.lightning_model.ClassRouting"))
+        legacy_routing = (ClassRouting, "anomalib_hvq.models.hvq_trans.lightning_model.ClassRouting")
+        return (ClassRouting, legacy_routing, CodebookRecipe, *super().checkpoint_safe_globals())
 
     def _class_index(self, batch: Batch) -> torch.Tensor | None:
         """Return the batch's class per sample in this model's class order, or ``None`` if it has none.
@@ -290,10 +299,56 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         self.log("train_commitment", output.terms.commitment, on_epoch=True, batch_size=batch_size)
         return {"loss": output.terms.loss}
 
+    def on_train_start(self) -> None:
+        """Start the codebooks from k-means of the training tokens, if the codebook recipe asks for it."""
+        if self.model.codebook_recipe.kmeans_init:
+            self._kmeans_init()
+
+    def _kmeans_init(self) -> None:
+        """Encode up to ``kmeans_images_per_class`` training images per class and cluster their tokens.
+
+        One pass over the training loader (served from the feature cache when it is on), under a forked random
+        state, so that the training run shuffles exactly as it would without this pass.
+        """
+        limit = self.model.codebook_recipe.kmeans_images_per_class
+        taken = torch.zeros(self.model.num_classes, dtype=torch.long)
+        features, classes = [], []
+        with torch.random.fork_rng(devices=[self.device.index or 0] if self.device.type == "cuda" else []):
+            for batch in self.trainer.train_dataloader:
+                class_index = self._class_index(batch)
+                if class_index is None:
+                    class_index = torch.zeros(batch.image.shape[0], dtype=torch.long)
+                class_index = class_index.cpu()
+                # Keep the first `limit` images of each class: rank of each image among its class's images so far.
+                same = class_index.unsqueeze(0) == class_index.unsqueeze(1)
+                rank = taken[class_index] + torch.tril(same, diagonal=-1).sum(1)
+                keep = rank < limit
+                taken += torch.bincount(class_index[keep], minlength=len(taken))
+                if keep.any():
+                    features.append(self._training_features(batch)[keep.to(self.device)])
+                    classes.append(class_index[keep])
+                if bool((taken >= limit).all()):
+                    break
+            self.model.kmeans_init(torch.cat(features), torch.cat(classes).to(self.device))
+        logger.info("Codebooks initialised by k-means on the tokens of %s training images per class.", taken.tolist())
+
+    def _training_features(self, batch: Batch) -> torch.Tensor:
+        """Backbone features ``(B, C, h, w)`` of a training batch: from the cache, else from its images."""
+        features = self.cached_training.features(batch, self.device)
+        if features is not None:
+            return features
+        images = batch.image.to(self.device)
+        transform = getattr(self.pre_processor, "transform", None) if self.pre_processor else None
+        return self.model.feature_extractor(transform(images) if transform is not None else images)
+
     def on_train_epoch_end(self) -> None:
-        """Log codebook usage of the epoch."""
+        """Log codebook usage of the epoch and how many dead codes were revived in it."""
         self.log_dict(self.codebook_usage.compute())
         self.codebook_usage.reset()
+        if self.model.codebook_recipe.revive_after > 0:
+            for name, level in zip(self.codebook_usage.level_names, self.model.quantizer.levels, strict=True):
+                self.log(f"codebook/{name}/revived", level.revived.float())
+                level.revived.zero_()
 
     def _predict(self, batch: Batch) -> Batch:
         true_class = self._class_index(batch)

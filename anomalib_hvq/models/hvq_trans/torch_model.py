@@ -20,6 +20,7 @@ from anomalib_hvq.models.components.transformer import TransformerEncoder
 from .anomaly_map import AnomalyMapGenerator
 from .class_router import CentroidRouter, ClassRouting, codebook_fit_route
 from .class_switch import ClassSwitchedLinear, check_class_index
+from .codebook_recipe import CodebookRecipe
 from .hierarchical_quantizer import HierarchicalCodes, HierarchicalQuantizer
 from .loss import HVQTransLoss, LossTerms
 from .ot_score import ot_score
@@ -59,6 +60,7 @@ class HVQTransModel(nn.Module):
             here, since only the caller knows the true class.
         ot_all_levels: Sum the OT score over all levels instead of the lowest one (official: lowest only).
         sequential_ema: Update codebooks one sample at a time, as the official code did (slower).
+        codebook_recipe: Codebook initialisation and dead-code revival (default: the official neither).
 
     """
 
@@ -83,6 +85,7 @@ class HVQTransModel(nn.Module):
         routing: ClassRouting | str = ClassRouting.CENTROID,
         ot_all_levels: bool = False,
         sequential_ema: bool = False,
+        codebook_recipe: CodebookRecipe | None = None,
     ) -> None:
         super().__init__()
         self.feature_extractor = MultiScaleFeatureExtractor(
@@ -96,6 +99,7 @@ class HVQTransModel(nn.Module):
         channels = self.feature_extractor.num_channels
         self.hidden_dim, self.num_layers, self.num_codes = hidden_dim, num_layers, num_codes
         self.decay, self.sequential_ema = decay, sequential_ema
+        self.codebook_recipe = codebook_recipe or CodebookRecipe()
         self.routing, self.ot_all_levels = routing, ot_all_levels
         self.input_proj = nn.Conv2d(channels, hidden_dim, kernel_size=1)
         self.pos_embed = LearnedPositionalEmbedding2d(feature_size, hidden_dim)
@@ -126,7 +130,13 @@ class HVQTransModel(nn.Module):
             raise ValueError(msg)
         channels = self.feature_extractor.num_channels
         self.quantizer = HierarchicalQuantizer(
-            num_classes, self.hidden_dim, self.num_layers, self.num_codes, self.decay, sequential=self.sequential_ema
+            num_classes,
+            self.hidden_dim,
+            self.num_layers,
+            self.num_codes,
+            self.decay,
+            sequential=self.sequential_ema,
+            revive_after=self.codebook_recipe.revive_after,
         )
         self.output_heads = ClassSwitchedLinear(num_classes, 2 * self.hidden_dim, channels)
         self.router = CentroidRouter(num_classes, channels)
@@ -155,6 +165,24 @@ class HVQTransModel(nn.Module):
         decoded = self.decoder(codes.memories, torch.cat([pos, pos], dim=-1))
         reconstruction = self.output_heads(decoded, class_index)
         return reconstruction.transpose(1, 2).reshape(shape)
+
+    @torch.no_grad()
+    def kmeans_init(self, features: torch.Tensor, class_index: torch.Tensor, chunk: int = 64) -> None:
+        """Set the codebooks of the classes present to k-means centres of their encoder tokens (``codebook_recipe``).
+
+        Args:
+            features: Backbone features of training images ``(B, C, h, w)``.
+            class_index: Class per image ``(B,)``.
+            chunk: Images encoded at a time (bounds the memory of the encoder pass).
+
+        """
+        class_index = check_class_index(class_index, self.num_classes, features.shape[0]).to(features.device)
+        was_training = self.training
+        self.eval()
+        parts = [self._encode(part)[0] for part in features.split(chunk)]
+        self.train(was_training)
+        encoded = [torch.cat(level) for level in zip(*parts, strict=True)]
+        self.quantizer.kmeans_init(encoded, class_index, self.codebook_recipe.kmeans_iterations)
 
     def compile_transformer(self, **options: object) -> None:
         """``torch.compile`` the encoder and decoder layers in place (parameter names and checkpoints unchanged).

@@ -20,6 +20,7 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_hvq.training.cached_training import CachedTraining
+from anomalib_hvq.training.optimization import LRSchedule
 from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
 
 from .torch_model import UniADModel
@@ -49,6 +50,7 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         jitter_prob: Probability that a training batch is jittered.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        lr_schedule: Learning-rate schedule (default: the papers' step after 80% of the epochs).
         feature_cache: Train from backbone features computed once per image at the start of ``fit``:
             ``True``/``"memory"``, ``"disk"`` or ``False``, as for HVQ-Trans
             (:mod:`anomalib_hvq.training.cached_training`). Exact: the backbone is in eval mode and
@@ -79,6 +81,7 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         jitter_prob: float = 1.0,
         lr: float = 1e-4,
         weight_decay: float = 1e-4,
+        lr_schedule: LRSchedule = LRSchedule(),  # noqa: B008 (frozen dataclass, safe as a default)
         feature_cache: bool | str = False,
         feature_cache_dir: str | None = None,
         feature_cache_dtype: str = "float32",
@@ -95,7 +98,7 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
             evaluator=evaluator,
             visualizer=visualizer,
         )
-        self.lr, self.weight_decay = lr, weight_decay
+        self.lr, self.weight_decay, self.lr_schedule = lr, weight_decay, lr_schedule
         self.model = UniADModel(
             backbone=backbone,
             pre_trained=pre_trained,
