@@ -27,6 +27,7 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_hvq.models.components.static_padding import apply_static_same_padding
 from anomalib_hvq.training.cached_training import CachedTraining
+from anomalib_hvq.training.optimization import LRSchedule
 from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
 
 from .class_router import ClassRouting
