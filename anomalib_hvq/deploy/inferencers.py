@@ -37,8 +37,8 @@ def check_image_batch(shape: Sequence[int], expected: Sequence[int | None]) -> N
     channels = shape[-1] if shape[1] != RGB and shape[-1] in (1, 4) else shape[1]
     if expected[1] is not None and channels != expected[1]:
         msg = (
-            f"The image has {channels} channels but the model takes {expected[1]} (RGB). Pass the file or PIL "
-            "image instead (it is converted to RGB), or convert it with anomalib_hvq.data.image_io.read_image."
+            f"The image has {channels} channels but the model takes {expected[1]} (RGB). Convert it to RGB first, "
+            "e.g. with anomalib_hvq.data.image_io.read_image, or pass the file or PIL image to predict (it converts)."
         )
         raise ValueError(msg)
     size, model_size = tuple(shape[2:]), tuple(expected[2:])
