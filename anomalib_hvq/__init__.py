@@ -5,17 +5,21 @@
 
 Importing the package makes its datamodules resolvable by short name in anomalib's CLI
 (``--data MVTec``, ``--data Textures``, ...), its models buildable by ``anomalib.models.get_model``, and
-the CLI's ``seed_everything`` option effective (anomalib 2.7 parses it but never applies it).
+the CLI's ``seed_everything`` option effective (anomalib 2.7 parses it but never applies it), and
+anomalib's own image reading (``anomalib predict``, inferencers, visualizer) use the project's reader
+of any bit depth and accept non-ASCII paths (:mod:`anomalib_hvq.data.anomalib_io`).
 """
 
 from anomalib_hvq.cli_seed import seed_anomalib_cli
 from anomalib_hvq.data import MultiClassFolder, MVTec, Textures, Visa
+from anomalib_hvq.data.anomalib_io import use_project_image_io
 from anomalib_hvq.metrics import PerCategoryMetrics
 from anomalib_hvq.models import ClassRouting, HVQTrans, HVQTransModel, UniAD, UniADModel
 from anomalib_hvq.registry import register_with_anomalib
 
 register_with_anomalib(HVQTrans, UniAD)
 seed_anomalib_cli()
+use_project_image_io()
 
 __all__ = [
     "ClassRouting",

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from anomalib.data.utils import read_image
 from PIL import Image
 from torchvision.transforms.v2.functional import resize
 
+from anomalib_hvq.data.image_io import read_image
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
 from anomalib_hvq.training.feature_cache import FeatureCache
 from anomalib_hvq.training.optimization import adamw, clip_gradients

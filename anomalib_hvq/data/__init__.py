@@ -11,7 +11,9 @@ from anomalib_hvq.data.errors import (
     MissingMaskError,
     MultiClassDataError,
     OrphanMaskError,
+    SplitError,
     UnknownCategoryError,
+    UnsupportedImageError,
 )
 from anomalib_hvq.data.items import (
     MultiClassImageBatch,
@@ -38,7 +40,9 @@ __all__ = [
     "NumpyMultiClassImageBatch",
     "NumpyMultiClassImageItem",
     "OrphanMaskError",
+    "SplitError",
     "Textures",
     "UnknownCategoryError",
+    "UnsupportedImageError",
     "Visa",
 ]

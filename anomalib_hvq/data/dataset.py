@@ -10,22 +10,14 @@ from collections.abc import Callable
 import torch
 from anomalib import TaskType
 from anomalib.data.datasets.base.image import AnomalibDataset
-from anomalib.data.utils import LabelName, read_image, read_mask
+from anomalib.data.utils import LabelName
 from pandas import DataFrame
 from torchvision.transforms.v2 import InterpolationMode, Transform
 from torchvision.transforms.v2.functional import resize
 from torchvision.tv_tensors import Mask
 
-from anomalib_hvq.data.errors import CorruptImageError
+from anomalib_hvq.data.image_io import read_image, read_mask
 from anomalib_hvq.data.items import MultiClassImageBatch, MultiClassImageItem
-
-
-def _read(reader: Callable[..., torch.Tensor], path: str) -> torch.Tensor:
-    """Read an image or mask, turning decoder errors into an error that names the file."""
-    try:
-        return reader(path, as_tensor=True)
-    except (OSError, SyntaxError, ValueError) as error:  # PIL raises all three on bad files
-        raise CorruptImageError(path, error) from error
 
 
 class MultiClassDataset(AnomalibDataset):
@@ -36,9 +28,10 @@ class MultiClassDataset(AnomalibDataset):
     :func:`anomalib_hvq.data.samples.make_multiclass_samples`). Subsets made by anomalib's
     ``subsample``/``random_split``/``+`` keep these columns, hence the class fields.
 
-    Items: ``image`` ``(3, H, W)`` float in ``[0, 1]`` (grey and RGBA files are converted to
-    RGB), ``gt_mask`` ``(H, W)`` (zeros for normal images; masks whose size differs from the
-    image are resized with nearest neighbour), ``gt_label``, ``class_index``, ``category``.
+    Items: ``image`` ``(3, H, W)`` float in ``[0, 1]`` (any bit depth; grey and RGBA files are
+    converted to RGB by :func:`~anomalib_hvq.data.image_io.read_image`), ``gt_mask`` ``(H, W)``
+    (zeros for normal images; masks whose size differs from the image are resized with nearest
+    neighbour), ``gt_label``, ``class_index``, ``category``.
 
     Args:
         samples: Sample table.
@@ -51,13 +44,13 @@ class MultiClassDataset(AnomalibDataset):
         self.samples = samples
 
     def __getitem__(self, index: int) -> MultiClassImageItem:
-        """Read sample ``index``; raises :class:`CorruptImageError` naming an unreadable file."""
+        """Read sample ``index``; a bad file raises an error naming it (see :mod:`~anomalib_hvq.data.image_io`)."""
         sample = self.samples.iloc[index]
-        image = _read(read_image, sample.image_path)
+        image = read_image(sample.image_path, as_tensor=True)
         gt_mask = None
         if self.task == TaskType.SEGMENTATION:
             if sample.label_index == LabelName.ABNORMAL:
-                gt_mask = _read(read_mask, sample.mask_path)
+                gt_mask = read_mask(sample.mask_path, as_tensor=True)
                 if gt_mask.shape[-2:] != image.shape[-2:]:
                     # Mismatched sizes would break joint augmentation and collation.
                     size = list(image.shape[-2:])

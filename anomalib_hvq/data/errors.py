@@ -104,3 +104,16 @@ class CorruptImageError(MultiClassDataError, OSError):
             f"Cannot read image file '{path}'{reason}. The file is corrupt, truncated or not an "
             "image; replace or delete it.",
         )
+
+
+class UnsupportedImageError(MultiClassDataError, ValueError):
+    """An image file decodes but has no RGB reading in ``[0, 1]`` (mode or value range)."""
+
+    def __init__(self, reason: str, path: Path | str | None = None) -> None:
+        self.reason = reason
+        where = f"image file '{path}'" if path is not None else "the image"
+        super().__init__(f"Cannot use {where}: {reason}.")
+
+
+class SplitError(MultiClassDataError, ValueError):
+    """A validation or test split cannot give meaningful numbers (empty, or one label only)."""

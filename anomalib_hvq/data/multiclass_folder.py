@@ -5,18 +5,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from anomalib.data import AnomalibDataModule
-from anomalib.data.utils import Split, TestSplitMode, ValSplitMode, split_by_label
+from anomalib.data.utils import LabelName, Split, TestSplitMode, ValSplitMode, split_by_label
+from lightning.pytorch.utilities.types import EVAL_DATALOADERS
 from torchvision.transforms.v2 import Transform
 
 from anomalib_hvq.data.dataset import MultiClassDataset
-from anomalib_hvq.data.errors import DatasetNotFoundError, UnknownCategoryError
+from anomalib_hvq.data.errors import DatasetNotFoundError, SplitError, UnknownCategoryError
 from anomalib_hvq.data.samples import make_multiclass_samples
+from anomalib_hvq.data.split_checks import empty_validation_error, no_validation_error, scoring_problem
 from anomalib_hvq.data.splits import make_synthetic_split, split_per_category
+
+logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".PNG", ".jpg", ".JPG", ".jpeg", ".JPEG", ".bmp", ".BMP", ".tif", ".tiff")
 
@@ -34,7 +39,11 @@ class MultiClassFolder(AnomalibDataModule):
     the test set; with only normal validation images, anomalib's adaptive thresholds fall back to
     the largest normal validation score (anomalib warns about this). ``"synthetic"`` instead
     makes Perlin anomalies from those held-out images, and ``"same_as_test"`` (anomalib's
-    MVTec default) fits thresholds on the test set itself; both keep the class fields.
+    MVTec default) fits thresholds on the test set itself; both keep the class fields. A
+    validation split that comes out empty (fewer than 2 images per category to hold out from) is
+    refused at setup, ``"none"`` when validation data is requested: the post-processor's
+    statistics would be ``NaN``. A test set without both normal and anomalous images, for which
+    AUROC is undefined, is warned about at setup and refused by :meth:`test_dataloader`.
 
     Args:
         root: Folder with one sub-folder per category.
@@ -176,8 +185,7 @@ class MultiClassFolder(AnomalibDataModule):
             subset.attrs["task"] = samples.attrs["task"]
             setattr(self, f"{split.value}_data", MultiClassDataset(subset))
 
-    def _create_test_split(self) -> None:
-        """Like anomalib's, but per category and keeping the class columns in synthetic mode."""
+    def _split_test(self) -> None:
         if self.test_split_mode not in {TestSplitMode.FROM_DIR, TestSplitMode.SYNTHETIC}:
             super()._create_test_split()
             return
@@ -188,6 +196,13 @@ class MultiClassFolder(AnomalibDataModule):
             self.test_data = anomalous + normal
         else:
             self.test_data = make_synthetic_split(normal, self.seed)
+
+    def _create_test_split(self) -> None:
+        """Like anomalib's, but per category and keeping the class columns in synthetic mode."""
+        self._split_test()
+        problem = scoring_problem(self.test_data.samples)
+        if problem is not None:
+            logger.warning("%s. Training works; testing will fail.", problem)
 
     def _create_val_split(self) -> None:
         """Like anomalib's, but stratified per category and keeping the class columns."""
@@ -200,3 +215,32 @@ class MultiClassFolder(AnomalibDataModule):
             self.val_data = make_synthetic_split(normal, self.seed)
         else:
             super()._create_val_split()
+        self._check_validation_set()
+
+    def _check_validation_set(self) -> None:
+        """Refuse an empty validation split, naming the images per category it could draw from."""
+        if self.val_split_mode in {ValSplitMode.NONE, ValSplitMode.FROM_DIR} or len(self.val_data) > 0:
+            return
+        if self.val_split_mode in {ValSplitMode.FROM_TEST, ValSplitMode.SAME_AS_TEST}:
+            source, name = self.test_data.samples, "test images"
+        else:
+            samples = self.train_data.samples
+            source, name = samples[samples.label_index == LabelName.NORMAL], "normal training images"
+        raise empty_validation_error(self.val_split_mode.value, self.val_split_ratio, source, name)
+
+    def val_dataloader(self) -> EVAL_DATALOADERS:
+        """Return anomalib's validation loader; refuse ``val_split_mode="none"`` with the fix in the message."""
+        if not hasattr(self, "val_data"):
+            raise no_validation_error()
+        return super().val_dataloader()
+
+    def test_dataloader(self) -> EVAL_DATALOADERS:
+        """Return anomalib's test loader; refuse a test set without both normal and anomalous images."""
+        problem = scoring_problem(self.test_data.samples)
+        if problem is not None:
+            raise SplitError(f"{problem}.")
+        return super().test_dataloader()
+
+    def predict_dataloader(self) -> EVAL_DATALOADERS:
+        """Return the test images without the label check: predicting needs no labels."""
+        return super().test_dataloader()

@@ -17,15 +17,14 @@ from pathlib import Path
 import pandas as pd
 from anomalib.data.datasets.image.mvtecad import make_mvtec_ad_dataset
 from anomalib.data.errors import MisMatchError
-from PIL import Image
 
 from anomalib_hvq.data.errors import (
-    CorruptImageError,
     DatasetNotFoundError,
     EmptyCategoryError,
     MissingMaskError,
     OrphanMaskError,
 )
+from anomalib_hvq.data.file_check import check_image_files
 
 NORMAL_LABEL = "good"
 
@@ -51,7 +50,7 @@ def check_category_folder(category: str, folder: Path, extensions: Sequence[str]
         EmptyCategoryError: ``folder/train/good`` holds no image.
         MissingMaskError: A defective test image has no mask in ``ground_truth/<defect>``.
         OrphanMaskError: A mask matches no defective test image (or duplicates another mask).
-        CorruptImageError: An image or mask header cannot be decoded.
+        CorruptImageError: An image or mask is not a complete image file (header or length).
 
     """
     if not folder.is_dir():
@@ -72,7 +71,7 @@ def check_category_folder(category: str, folder: Path, extensions: Sequence[str]
         to_check += images
         if defect != NORMAL_LABEL:
             to_check += _check_masks(images, mask_root / defect, extensions)
-    check_headers(to_check)
+    check_image_files(to_check)
 
 
 def _check_masks(images: Sequence[Path], mask_folder: Path, extensions: Sequence[str]) -> list[Path]:
@@ -93,21 +92,6 @@ def _check_masks(images: Sequence[Path], mask_folder: Path, extensions: Sequence
     if orphans:
         raise OrphanMaskError(sorted(orphans), images[0].parent if images else mask_folder)
     return masks
-
-
-def check_headers(paths: Sequence[Path]) -> None:
-    """Open each file's header (cheap, no pixel decoding) to catch non-image files early.
-
-    Raises:
-        CorruptImageError: Naming the first file that cannot be identified as an image.
-
-    """
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image.size  # noqa: B018 - reading the size forces the header parse
-        except (OSError, SyntaxError, ValueError) as error:
-            raise CorruptImageError(path, error) from error
 
 
 def make_multiclass_samples(data_root: Path, class_names: Sequence[str], extensions: Sequence[str]) -> pd.DataFrame:

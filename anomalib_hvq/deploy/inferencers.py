@@ -6,7 +6,9 @@
 anomalib's ``OpenVINOInferencer`` hands any array to the runtime, which answers a wrong channel count or,
 for a model exported with a fixed ``input_size``, a wrong image size with a C++ shape-check trace; its
 ``TorchInferencer`` fails inside the pre-processor's ``Normalize``. These subclasses check the batch
-against the exported model's input first. Everything else (loading, outputs) is anomalib's.
+against the exported model's input first, and read files and PIL images with the project's
+:func:`~anomalib_hvq.data.image_io.read_image` (any bit depth; errors name the file). Everything else
+(model loading, outputs) is anomalib's.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from anomalib.data import ImageBatch, NumpyImageBatch
 from anomalib.deploy import OpenVINOInferencer as _OpenVINOInferencer
 from anomalib.deploy import TorchInferencer as _TorchInferencer
+from PIL.Image import Image
+
+from anomalib_hvq.data.image_io import read_image
 
 RGB = 3
 
@@ -35,7 +41,7 @@ def check_image_batch(shape: Sequence[int], expected: Sequence[int | None]) -> N
     if expected[1] is not None and channels != expected[1]:
         msg = (
             f"The image has {channels} channels but the model takes {expected[1]} (RGB). Convert it to RGB first, "
-            "e.g. PIL's image.convert('RGB'); anomalib's read_image does this for grey and RGBA files."
+            "e.g. with anomalib_hvq.data.image_io.read_image, or pass the file or PIL image to predict (it converts)."
         )
         raise ValueError(msg)
     size, model_size = tuple(shape[2:]), tuple(expected[2:])
@@ -65,6 +71,12 @@ class OpenVINOInferencer(_OpenVINOInferencer):
     def __init__(self, path: str | Path | tuple[bytes, bytes], *args: Any, **kwargs: Any) -> None:
         super().__init__(path if isinstance(path, tuple) else _existing(path), *args, **kwargs)
 
+    def predict(self, image: str | Path | np.ndarray | Image | torch.Tensor) -> NumpyImageBatch:
+        """Predict like anomalib, reading a file or PIL image with the project's reader."""
+        if isinstance(image, str | Path | Image):
+            image = read_image(image, as_tensor=False)
+        return super().predict(image)
+
     def pre_process(self, image: np.ndarray) -> np.ndarray:
         """Run anomalib's pre-processing (``[0, 1]`` float, ``(B, C, H, W)``), then the shape check."""
         image = super().pre_process(image)
@@ -78,6 +90,12 @@ class TorchInferencer(_TorchInferencer):
 
     def __init__(self, path: str | Path, *args: Any, **kwargs: Any) -> None:
         super().__init__(_existing(path), *args, **kwargs)
+
+    def predict(self, image: str | Path | np.ndarray | Image | torch.Tensor) -> ImageBatch:
+        """Predict like anomalib, reading a file or PIL image with the project's reader."""
+        if isinstance(image, str | Path | Image):
+            image = read_image(image, as_tensor=True)
+        return super().predict(image)
 
     def pre_process(self, image: torch.Tensor) -> torch.Tensor:
         """Run anomalib's pre-processing (``(B, C, H, W)`` on the device), then the channel check."""

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from anomalib.data.utils import read_image
 from anomalib.deploy import CompressionType
 from anomalib.pre_processing.utils.transform import get_exportable_transform
 from lightning_utilities.core.imports import module_available
 
 from anomalib_hvq.data import Textures
+from anomalib_hvq.data.image_io import read_image
 from anomalib_hvq.deploy.runtimes import (
     Outputs,
     Runner,

@@ -85,10 +85,19 @@ def test_corrupt_image_is_caught_at_setup(tree: Path) -> None:
         _setup(tree)
 
 
-def test_truncated_image_is_caught_at_read_time(tree: Path) -> None:
-    path = tree / "carpet" / "train" / "good" / "002.png"
-    path.write_bytes(path.read_bytes()[:200])  # valid header, missing pixel data
+@pytest.mark.parametrize("split", ["train/good/002.png", "test/good/001.png", "ground_truth/broken/000_mask.png"])
+def test_truncated_image_is_caught_at_setup(tree: Path, split: str) -> None:
+    path = tree / "carpet" / split
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # valid header, missing pixel data
+    with pytest.raises(CorruptImageError, match=rf"carpet/{split}.*truncated.*replace or delete"):
+        _setup(tree)
+
+
+def test_image_damaged_after_setup_is_named_at_read_time(tree: Path) -> None:
     datamodule = _setup(tree)
+    path = tree / "carpet" / "train" / "good" / "002.png"
+    path.write_bytes(path.read_bytes()[:200])
     index = list(datamodule.train_data.samples.image_path).index(str(path.resolve()))
     with pytest.raises(CorruptImageError, match=r"carpet/train/good/002\.png.*replace or delete"):
         datamodule.train_data[index]
