@@ -1,6 +1,6 @@
 """One static HTML page per test run: the table, the ROC curves, the learning curve and the failure cases.
 
-``report.html`` is self-contained (charts as inline SVG, images as embedded PNGs, no script), so it
+``report.html`` is self-contained (charts as inline SVG, images as embedded JPEGs, no script), so it
 opens from the run's folder in any browser, without a server, and can be mailed or archived as is.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from anomalib_hvq.metrics.failure_cases import Case, failure_cases, overlay, png_data_uri
+from anomalib_hvq.metrics.failure_cases import Case, failure_cases, jpeg_data_uri, overlay
 from anomalib_hvq.metrics.functional import MEAN_ROW, roc_curve
 from anomalib_hvq.metrics.report import format_percent
 from anomalib_hvq.metrics.svg_chart import line_chart
@@ -104,7 +104,7 @@ def _learning_curve_section(path: Path | None) -> str:
 def _figure(category: CategoryOutputs, maps: torch.Tensor, case: Case, value_range: tuple[float, float]) -> str:
     path = category.image_paths[case.index] if category.image_paths else None
     mask = None if category.masks is None else category.masks[case.index]
-    uri = png_data_uri(overlay(maps[case.index], value_range, path, mask))
+    uri = jpeg_data_uri(overlay(maps[case.index], value_range, path, mask))
     name = f"{Path(path).parent.name}/{Path(path).name}" if path else f"test image {case.index}"
     caption = f"{escape(name)}<br>score {case.score:.4g}, rank {case.rank} of {len(category.scores)}"
     return f'<figure><img src="{uri}" alt="{escape(name)}"><figcaption>{caption}</figcaption></figure>'

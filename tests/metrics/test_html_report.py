@@ -99,7 +99,7 @@ def test_report_holds_table_curves_and_the_failure_cases(report: Path, synthetic
         assert f"good/{first:03d}.png" in page
     assert page.count("<polyline") == len(CATEGORIES) + 1  # one ROC per category + the learning curve
     assert page.count("<figure>") == len(CATEGORIES) * 2 * CASES
-    assert page.count("data:image/png;base64,") == len(CATEGORIES) * 2 * CASES
+    assert page.count("data:image/jpeg;base64,") == len(CATEGORIES) * 2 * CASES
 
 
 def _chromium() -> str:
@@ -124,8 +124,9 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
         timeout=120,
         check=True,
     )
-    pixels = np.asarray(Image.open(screenshot).convert("RGB")).reshape(-1, 3)
+    pixels = np.asarray(Image.open(screenshot).convert("RGB")).reshape(-1, 3).astype(int)
     assert (pixels < 250).any(axis=1).mean() > 0.05  # far from a blank page
-    colours = {tuple(int(PALETTE[0][i : i + 2], 16) for i in (1, 3, 5)), OUTLINE}
-    for colour in colours:  # the SVG chart (first series colour) and the embedded overlays (outline) were drawn
-        assert (pixels == colour).all(axis=1).any(), colour
+    chart_colour = tuple(int(PALETTE[0][i : i + 2], 16) for i in (1, 3, 5))
+    # The SVG chart (its first series' colour) and the embedded JPEG overlays (the defect outline) were drawn.
+    for colour in (chart_colour, OUTLINE):
+        assert (np.abs(pixels - colour) <= 40).all(axis=1).sum() >= 20, colour
