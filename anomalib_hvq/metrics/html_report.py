@@ -22,7 +22,10 @@ from anomalib_hvq.metrics.svg_chart import line_chart
 
 REPORT_FILE = "report.html"
 LEARNING_CURVE_FILE = "learning_curve.csv"  # written by benchmarks/learning_curve.py
-MAX_CURVE_CHARTS = 12
+# Learning-curve columns drawn, in this order (a column is drawn if its name contains one of these): the
+# test metrics, then the losses and reconstruction errors, then codebook health. Bookkeeping (step,
+# times, learning rate) is left out.
+CURVE_ORDER = ("image_AUROC", "pixel_AUROC", "AUPRO", "loss", "mse", "dead_fraction", "perplexity")
 
 _STYLE = """
 body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1400px; }
@@ -76,6 +79,11 @@ def _roc_section(outputs: Mapping[str, CategoryOutputs], table: pd.DataFrame) ->
     return f'<div class="charts">{chart}</div>'
 
 
+def _curve_priority(column: str) -> int:
+    """Position of the first :data:`CURVE_ORDER` word in ``column`` (``len(CURVE_ORDER)``: not drawn)."""
+    return next((i for i, word in enumerate(CURVE_ORDER) if word in column), len(CURVE_ORDER))
+
+
 def _learning_curve_section(path: Path | None) -> str:
     if path is None or not path.is_file():
         return (
@@ -86,15 +94,16 @@ def _learning_curve_section(path: Path | None) -> str:
     if "epoch" not in curve.columns:
         return f'<p class="note">{escape(str(path))} has no "epoch" column; not drawn.</p>'
     groups = dict(iter(curve.groupby("model", sort=False))) if "model" in curve.columns else {"run": curve}
-    columns = [
-        column for column in curve.select_dtypes("number").columns if column != "epoch" and curve[column].notna().any()
-    ][:MAX_CURVE_CHARTS]
+    numeric = [str(c) for c in curve.select_dtypes("number").columns if c != "epoch" and curve[c].notna().any()]
+    columns = sorted((c for c in numeric if _curve_priority(c) < len(CURVE_ORDER)), key=_curve_priority)
+    if not columns:
+        return f'<p class="note">{escape(str(path))} has none of the columns drawn ({", ".join(CURVE_ORDER)}).</p>'
     charts = [
         line_chart(
             {str(model): (rows["epoch"].tolist(), rows[column].tolist()) for model, rows in groups.items()},
-            str(column),
+            column,
             "epoch",
-            str(column),
+            column,
         )
         for column in columns
     ]

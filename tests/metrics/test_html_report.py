@@ -69,9 +69,8 @@ def _write_images(data: Synthetic, root: Path) -> list[str]:
 @pytest.fixture
 def report(tmp_path: Path, synthetic: Synthetic) -> Path:
     """report.html written by the callback from synthetic outputs with image files and a learning curve."""
-    pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.5]}).to_csv(
-        tmp_path / "learning_curve.csv", index=False
-    )
+    curve = {"epoch": [1, 2, 3], "step": [5, 10, 15], "train_loss": [3.0, 2.0, 1.5], "image_AUROC": [0.5, None, 0.7]}
+    pd.DataFrame(curve).to_csv(tmp_path / "learning_curve.csv", index=False)
     callback = PerCategoryMetrics(print_table=False, report_cases=CASES)
     batch = SimpleNamespace(
         pred_score=synthetic.scores,
@@ -97,7 +96,10 @@ def test_report_holds_table_curves_and_the_failure_cases(report: Path, synthetic
         # The normal image with the category's highest score is shown first, by file name.
         first = int(torch.nonzero(mine & ~labels).flatten()[scores[mine & ~labels].argmax()])
         assert f"good/{first:03d}.png" in page
-    assert page.count("<polyline") == len(CATEGORIES) + 1  # one ROC per category + the learning curve
+    assert page.count("<polyline") == len(CATEGORIES) + 2  # one ROC per category + two learning-curve charts
+    # The test metric is drawn before the loss; bookkeeping columns (step) are not drawn.
+    assert page.index('aria-label="image_AUROC"') < page.index('aria-label="train_loss"')
+    assert 'aria-label="step"' not in page
     assert page.count("<figure>") == len(CATEGORIES) * 2 * CASES
     assert page.count("data:image/jpeg;base64,") == len(CATEGORIES) * 2 * CASES
 
