@@ -66,10 +66,31 @@ def _existing(path: str | Path) -> Path:
 
 
 class OpenVINOInferencer(_OpenVINOInferencer):
-    """anomalib's ``OpenVINOInferencer`` that checks each image against the exported model's input shape."""
+    """anomalib's ``OpenVINOInferencer`` computing in float32 by default, with an input-shape check per image.
 
-    def __init__(self, path: str | Path | tuple[bytes, bytes], *args: Any, **kwargs: Any) -> None:
-        super().__init__(path if isinstance(path, tuple) else _existing(path), *args, **kwargs)
+    OpenVINO computes in bf16 by default on CPUs with AVX512-BF16 or AMX, which moves this model's anomaly
+    map far from PyTorch's (see the README's export parity table), and it ignores a precision hint stored
+    in the model file (its CPU plugin applies only KV-cache and quantization options from ``rt_info``).
+    So the hint is passed at compile time here.
+
+    Args:
+        path: ``.xml`` (with its ``.bin``) or ``.onnx`` file, or the ``(xml, bin)`` bytes.
+        device: OpenVINO device (``"AUTO"``, ``"CPU"``, ``"GPU"``, ...).
+        config: OpenVINO properties; an ``INFERENCE_PRECISION_HINT`` here overrides ``precision``.
+        precision: ``INFERENCE_PRECISION_HINT``: ``"f32"`` (default, matches PyTorch), ``"bf16"`` (faster on
+            CPUs that have it, less accurate), or ``None`` for the device's own default.
+
+    """
+
+    def __init__(
+        self,
+        path: str | Path | tuple[bytes, bytes],
+        device: str | None = "AUTO",
+        config: dict | None = None,
+        precision: str | None = "f32",
+    ) -> None:
+        config = {**({"INFERENCE_PRECISION_HINT": precision} if precision else {}), **(config or {})}
+        super().__init__(path if isinstance(path, tuple) else _existing(path), device, config or None)
 
     def predict(self, image: str | Path | np.ndarray | Image | torch.Tensor) -> NumpyImageBatch:
         """Predict like anomalib, reading a file or PIL image with the project's reader."""

@@ -63,6 +63,25 @@ def _has_both_classes(target: torch.Tensor) -> bool:
     return 0 < num_pos < target.numel()
 
 
+def roc_curve(preds: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Exact ROC curve of scores against binary targets.
+
+    Args:
+        preds: Scores, any shape (flattened); higher means more anomalous.
+        target: Binary targets (bool or 0/1) with as many elements as ``preds``.
+
+    Returns:
+        ``(fpr, tpr)``, float tensors from ``(0, 0)`` to ``(1, 1)`` with one point per distinct
+        score, or ``None`` when ``target`` holds a single class (no curve is defined).
+
+    """
+    preds, target = preds.flatten(), target.flatten().bool()
+    if not _has_both_classes(target):
+        return None
+    fpr, tpr, _ = binary_roc(_to_unit_interval(preds), target.long(), validate_args=False)
+    return fpr, tpr
+
+
 def ranking_metrics(preds: torch.Tensor, target: torch.Tensor) -> tuple[float, float, float]:
     """Exact AUROC, average precision and F1-max of scores against binary targets.
 
@@ -75,15 +94,14 @@ def ranking_metrics(preds: torch.Tensor, target: torch.Tensor) -> tuple[float, f
         single class, for which none of them is defined.
 
     """
-    preds, target = preds.flatten(), target.flatten().bool()
-    if not _has_both_classes(target):
-        return _NAN, _NAN, _NAN
-    preds, target = _to_unit_interval(preds), target.long()
     # One exact ROC (one sort of all scores) gives the confusion counts at every distinct threshold;
     # the precision-recall curve follows from them, so AP and F1-max need no second sort.
-    fpr, tpr, _ = binary_roc(preds, target, validate_args=False)  # from (0, 0) to (1, 1)
+    curve = roc_curve(preds, target)
+    if curve is None:
+        return _NAN, _NAN, _NAN
+    fpr, tpr = curve
     auroc = torch.trapezoid(tpr, fpr)
-    num_pos = target.sum()
+    num_pos = target.bool().sum()
     true_pos, false_pos = tpr * num_pos, fpr * (target.numel() - num_pos)
     precision = true_pos[1:] / (true_pos[1:] + false_pos[1:])  # defined from the 2nd point on
     # Step-wise AP: precision at each threshold times the recall gained there (sklearn, anomalib).

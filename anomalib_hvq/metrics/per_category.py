@@ -39,6 +39,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from anomalib_hvq.metrics.functional import category_metrics, metrics_table, resize_masks
+from anomalib_hvq.metrics.html_report import CategoryOutputs, write_html_report
 from anomalib_hvq.metrics.report import format_markdown, undefined_note, write_report
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class _CategoryBuffer:
     labels: list[torch.Tensor] = field(default_factory=list)  # (b,) bool
     maps: list[torch.Tensor] = field(default_factory=list)  # (b, H, W) map_dtype
     masks: list[torch.Tensor] = field(default_factory=list)  # (b, H, W) bool
+    image_paths: list[str | None] = field(default_factory=list)  # (b,) for the report's overlays
     # False once a batch lacked labels (image metrics) or maps/masks (pixel metrics): a metric on
     # a silently partial test set would be misleading, so it becomes NaN instead.
     has_labels: bool = True
@@ -67,6 +69,17 @@ class _CategoryBuffer:
             torch.cat(self.maps) if self.has_pixels else None,
             torch.cat(self.masks) if self.has_pixels else None,
             fpr_limit,
+        )
+
+    def outputs(self) -> CategoryOutputs:
+        """Everything accumulated, concatenated, for the HTML report."""
+        complete = len(self.image_paths) == sum(len(scores) for scores in self.scores)
+        return CategoryOutputs(
+            scores=torch.cat(self.scores),
+            labels=torch.cat(self.labels) if self.has_labels else None,
+            maps=torch.cat(self.maps) if self.has_pixels else None,
+            masks=torch.cat(self.masks) if self.has_pixels else None,
+            image_paths=self.image_paths if complete else [],
         )
 
 
@@ -95,7 +108,9 @@ class PerCategoryMetrics(Callback):
     At test epoch end it logs ``<metric>/<category>`` and ``<metric>/mean`` (fractions in
     ``[0, 1]``, ``NaN`` where undefined) for the metrics in
     :data:`~anomalib_hvq.metrics.functional.METRIC_NAMES`, prints a Markdown table (percent) and
-    writes ``per_category_metrics.md`` and ``per_category_metrics.csv``.
+    writes ``per_category_metrics.md``, ``per_category_metrics.csv`` and ``report.html`` (the table,
+    image ROC curves, the learning curve if there is one, and per category the highest-scoring normal
+    and lowest-scoring defective images as anomaly-map overlays).
 
     Args:
         output_dir: Where to write the report; ``None`` uses ``trainer.log_dir`` (the logger's
@@ -103,11 +118,16 @@ class PerCategoryMetrics(Callback):
         fpr_limit: False-positive-rate limit of the AU-PRO (anomalib's default 0.3).
         map_dtype: dtype anomaly maps are stored in until the end of the epoch.
         print_table: Whether to print the Markdown table on the global-zero process.
+        html_report: Whether to write ``report.html`` too.
+        report_cases: Failure cases per list and category in ``report.html``.
+        learning_curve: Learning-curve CSV drawn in ``report.html`` (from ``benchmarks/learning_curve.py``);
+            ``None`` draws ``learning_curve.csv`` from the output folder if it has one.
 
     Attributes:
         results: Categories (sorted, plus ``mean``) x metrics DataFrame of the last test run.
         score_source: ``"raw"`` or ``"normalized"``: which scores the last run saw.
         report_paths: Paths of the Markdown and CSV files of the last run.
+        html_path: Path of ``report.html`` of the last run (``None`` when not written).
 
     """
 
@@ -117,14 +137,21 @@ class PerCategoryMetrics(Callback):
         fpr_limit: float = 0.3,
         map_dtype: torch.dtype = torch.float32,
         print_table: bool = True,
+        html_report: bool = True,
+        report_cases: int = 4,
+        learning_curve: str | Path | None = None,
     ) -> None:
         self.output_dir = output_dir
         self.fpr_limit = fpr_limit
         self.map_dtype = map_dtype
         self.print_table = print_table
+        self.html_report = html_report
+        self.report_cases = report_cases
+        self.learning_curve = learning_curve
         self.results: pd.DataFrame | None = None
         self.score_source = "raw"
         self.report_paths: tuple[Path, Path] | None = None
+        self.html_path: Path | None = None
         self._buffers: dict[str, _CategoryBuffer] = {}
 
     def reset(self) -> None:
@@ -132,6 +159,7 @@ class PerCategoryMetrics(Callback):
         self._buffers = {}
         self.results = None
         self.report_paths = None
+        self.html_path = None
 
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Reset state (a second ``test`` must not add to the first) and find the score source."""
@@ -206,11 +234,14 @@ class PerCategoryMetrics(Callback):
             masks = resize_masks(masks, maps.shape[-2:])
 
         categories = categories or self._categories(sources, batch_size, trainer)
+        paths = _field("image_path", *sources)
         for name in dict.fromkeys(categories):
             index = torch.tensor([i for i, category in enumerate(categories) if category == name])
             buffer = self._buffers.setdefault(name, _CategoryBuffer())
             # Indexing copies, so the post-processor's later in-place update cannot reach our data.
             buffer.scores.append(scores[index])
+            if paths is not None and len(paths) == batch_size:
+                buffer.image_paths.extend(str(paths[i]) for i in index.tolist())
             if labels is None:
                 buffer.has_labels = False
             else:
@@ -257,12 +288,20 @@ class PerCategoryMetrics(Callback):
             + (" (before anomalib's min-max normalisation)." if self.score_source == "raw" else "."),
         ]
         undefined = undefined_note(table)
-        markdown = format_markdown(table, [*notes, undefined] if undefined else notes)
+        notes = [*notes, undefined] if undefined else notes
+        markdown = format_markdown(table, notes)
         output_dir = self.output_dir or getattr(trainer, "log_dir", None) or trainer.default_root_dir
         if getattr(trainer, "is_global_zero", True):
             if self.print_table:
                 print(f"\nPer-category test metrics\n\n{markdown}")
             self.report_paths = write_report(table, markdown, output_dir)
+            if self.html_report:
+                outputs = {name: self._buffers[name].outputs() for name in table.index if name in self._buffers}
+                title = f"{type(pl_module).__name__} test report"
+                self.html_path = write_html_report(
+                    output_dir, table, outputs, notes, self.report_cases, self.learning_curve, title
+                )
+                logger.info("Test report: %s", self.html_path)
 
     @staticmethod
     def _log(trainer: Trainer, pl_module: LightningModule, name: str, value: float) -> None:

@@ -14,7 +14,7 @@ from anomalib_hvq.metrics.functional import MEAN_ROW
 REPORT_STEM = "per_category_metrics"
 
 
-def _percent(value: float) -> str:
+def format_percent(value: float) -> str:
     """Format a fraction as a percentage with one decimal, or ``n/a`` when undefined."""
     return "n/a" if math.isnan(value) else f"{100 * value:.1f}"
 
@@ -63,7 +63,7 @@ def format_markdown(table: pd.DataFrame, notes: Sequence[str] = ()) -> str:
     """
     header = ["category", *map(str, table.columns)]
     body = [
-        [f"**{name}**" if name == MEAN_ROW else str(name), *map(_percent, row.tolist())]
+        [f"**{name}**" if name == MEAN_ROW else str(name), *map(format_percent, row.tolist())]
         for name, row in table.iterrows()
     ]
     # Pad every column to its widest cell so that the table also reads well as plain console text;

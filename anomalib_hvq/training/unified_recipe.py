@@ -24,6 +24,10 @@ from .checkpoint import load_checkpoint_offline
 from .optimization import LRSchedule, adamw_with_schedule, clip_gradients
 from .pre_processing import backbone_pre_processor
 
+# The opset torch's ONNX exporter writes (its operator library starts there). TensorRT 10 and later, ONNX
+# Runtime and OpenVINO read it; TensorRT 8.x stops at 17.
+ONNX_OPSET = 18
+
 
 class UnifiedRecipeMixin:
     """Backbone pre-processing, per-category metrics, AdamW with a step at 80% of training, clipping at 0.1.
@@ -87,6 +91,23 @@ class UnifiedRecipeMixin:
             clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm or "norm")
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    def to_onnx(
+        self,
+        export_root: Path | str,
+        model_file_name: str = "model",
+        input_size: tuple[int, int] | None = None,
+        **kwargs: Any,
+    ) -> Path:
+        """Export to ONNX as anomalib does (also behind ``to_openvino`` and ``Engine.export``), at opset 18.
+
+        anomalib asks for opset 14. torch's exporter writes 18 and then tries to convert the graph down, which
+        fails for these models (ONNX has no adapter taking ``Pad`` below 18) and logs the failure with a
+        traceback before keeping 18. Asking for 18 writes the same opset without that attempt.
+        ``opset_version`` in ``kwargs`` still wins.
+        """
+        kwargs.setdefault("opset_version", ONNX_OPSET)
+        return super().to_onnx(export_root, model_file_name, input_size, **kwargs)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: str | Path | IO, *args: Any, **kwargs: Any) -> Self:

@@ -3,6 +3,7 @@
 
 """A tiny HVQ-Trans fitted on 3 categories and exported once to ONNX and OpenVINO for the export tests."""
 
+import logging
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,6 +24,18 @@ class Exported(NamedTuple):
     onnx: Path
     openvino: Path
     openvino_fp16: Path
+    export_warnings: list[str]  # warnings logged while exporting to ONNX
+
+
+class _Records(logging.Handler):
+    """Keeps the messages of the log records it receives."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +46,12 @@ def exported(tiny_mvtec_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
     root = tmp_path_factory.mktemp("export")
     model, engine = tiny_model(), tiny_engine(root)
     engine.fit(model=model, datamodule=tiny_datamodule(tiny_mvtec_root))
-    onnx_path = engine.export(model=model, export_type=ExportType.ONNX, export_root=root / "onnx")
+    records = _Records(level=logging.WARNING)
+    logging.getLogger().addHandler(records)
+    try:
+        onnx_path = engine.export(model=model, export_type=ExportType.ONNX, export_root=root / "onnx")
+    finally:
+        logging.getLogger().removeHandler(records)
     return Exported(
         model=model.eval(),
         engine=engine,
@@ -41,4 +59,5 @@ def exported(tiny_mvtec_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
         onnx=onnx_path,
         openvino=convert_to_openvino(onnx_path, root / "openvino" / "model.xml"),
         openvino_fp16=convert_to_openvino(onnx_path, root / "openvino_fp16" / "model.xml", fp16=True),
+        export_warnings=records.messages,
     )

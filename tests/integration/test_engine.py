@@ -39,6 +39,11 @@ def test_test_reports_metrics(trained) -> None:
         assert 0.0 <= results[f"AUPRO/{category}"] <= 1.0
     table = Path(engine.trainer.log_dir) / "per_category_metrics.md"
     assert table.is_file() and "| **mean** |" in table.read_text()
+    # The run's report.html shows every test image here (2 normal + 2 defective per category, under the
+    # 4 failure cases per list) as overlays on the real files.
+    page = (Path(engine.trainer.log_dir) / "report.html").read_text()
+    assert page.count("data:image/jpeg;base64,") == 3 * 4
+    assert all(f"{folder}/" in page for folder in ("good", "broken", "contamination"))
     # The label-free router's accuracy against the true classes, with a confusion table.
     assert 0.0 <= results["routing_accuracy"] <= 1.0
     assert (Path(engine.trainer.log_dir) / "routing_confusion.md").is_file()
