@@ -312,6 +312,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     figure, (auroc, mse, dead) = plt.subplots(1, 3, figsize=(16, 4.8))
     colours = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
     log_x = table["epoch"].max() >= 100
+    baselines: set[float] = set()
     for model, curve in models(table):
         colour = next(colours)
         evaluated = curve[curve["evaluated"].astype(bool)]
@@ -325,12 +326,19 @@ def plot(table: pd.DataFrame, path: Path) -> None:
             continue
         if "val_mse" in curve:
             mse.plot(curve["epoch"], curve["val_mse"], color=colour, label=f"{model} validation")
-            mse.plot(curve["epoch"], curve["val_mse_mean_baseline"], ":", color=colour, label=f"{model} category mean")
+            baseline = round(float(curve["val_mse_mean_baseline"].mean()), 4)
+            if baseline not in baselines:  # models on the same data and backbone share it: draw it once
+                baselines.add(baseline)
+                mse.axhline(baseline, linestyle=":", color=colour, label="category mean feature map (baseline)")
         levels = [c for c in curve.columns if c.startswith("codebook/") and c.endswith("dead_fraction")]
         for level, alpha in zip(levels, torch.linspace(1.0, 0.35, max(len(levels), 1)).tolist(), strict=False):
             name = level.split("/")[1]
             dead.plot(curve["epoch"], 100 * curve[level], color=colour, alpha=alpha, label=f"{model} {name}")
-    titles = ("Test AUROC (mean over categories)", "Validation reconstruction MSE", "Codebook dead codes")
+    titles = (
+        "Test AUROC, mean over categories (solid: image, dashed: pixel)",
+        "Validation reconstruction MSE",
+        "Codebook dead codes",
+    )
     for axis, title, unit in zip((auroc, mse, dead), titles, ("%", "MSE", "% of codes"), strict=True):
         axis.set_title(title)
         axis.set_xlabel("epoch")
