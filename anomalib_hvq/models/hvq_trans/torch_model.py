@@ -219,6 +219,15 @@ class HVQTransModel(nn.Module):
         reconstruction = self._decode(codes, pos, class_index, features.shape)
         return TrainingOutput(self.loss(reconstruction, features, codes.commitment), codes.codes, class_index)
 
+    def reconstruct(self, features: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
+        """Reconstruction ``(B, C, h, w)`` of backbone features ``(B, C, h, w)`` by the classes ``(B,)``.
+
+        In eval mode the codebooks stay as they are (no EMA step), so it serves as a validation probe.
+        """
+        class_index = check_class_index(class_index, self.num_classes, features.shape[0]).to(features.device)
+        encoded, pos = self._encode(features)
+        return self._decode(self.quantizer(encoded, class_index), pos, class_index, features.shape)
+
     def predict(
         self, images: torch.Tensor, class_index: torch.Tensor | None = None
     ) -> tuple[InferenceBatch, torch.Tensor]:

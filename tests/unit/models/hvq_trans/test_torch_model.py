@@ -89,6 +89,18 @@ def test_training_updates_only_the_codebooks_of_present_classes(model: HVQTransM
     assert not torch.equal(before[1], after[1])
 
 
+def test_reconstruct_gives_the_training_reconstruction_and_changes_no_state(model: HVQTransModel) -> None:
+    model.eval()
+    features, class_index = model.feature_extractor(torch.randn(2, 3, 64, 64)), torch.tensor([1, 0])
+    state = {name: value.clone() for name, value in model.state_dict().items()}
+    reconstruction = model.reconstruct(features, class_index)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, state[name]), name  # no EMA step, no router update: usable as a validation probe
+    terms = model.training_output(None, class_index, features=features).terms
+    torch.testing.assert_close((reconstruction - features).pow(2).mean(), terms.reconstruction)
+    assert not torch.allclose(model.reconstruct(features, class_index.flip(0)), reconstruction)
+
+
 def test_router_is_fed_in_training_and_routes_in_eval(model: HVQTransModel) -> None:
     model.train()
     model(torch.randn(2, 3, 64, 64), torch.tensor([0, 1]))
