@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """benchmarks/learning_curve.py: per-epoch rows, evaluations at the chosen epochs, the mean-map baseline, the report."""
 
 import json

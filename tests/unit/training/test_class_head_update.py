@@ -1,10 +1,13 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """The shared class-head tensor gets the official per-class Linear heads' AdamW update, absent classes included."""
 
 import torch
 from torch import nn
 
-from anomalib_hvq.models.components.optimization import adamw
 from anomalib_hvq.models.hvq_trans.class_switch import ClassSwitchedLinear
+from anomalib_hvq.training.optimization import adamw
 
 LR, WEIGHT_DECAY = 1e-2, 0.1
 

@@ -1,3 +1,6 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
 """backbone_train_mode=True acts as the official lukemelas EfficientNet in train mode: BN momentum, drop-connect."""
 
 import pytest
