@@ -161,6 +161,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             codebook_recipe=codebook_recipe,
         )
         self.set_class_routing(class_routing)
+        self._warned_no_class = False
         self._make_class_metrics()
         self.cached_training = CachedTraining(feature_cache, feature_cache_dir, feature_cache_dtype)
         self.compile_transformer = compile_transformer
@@ -287,7 +288,15 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
                 raise ValueError(msg)
             indices = [self.class_names.index(name) for name in categories]
             return torch.tensor(indices, dtype=torch.long)
-        return getattr(batch, "class_index", None)
+        class_index = getattr(batch, "class_index", None)
+        if class_index is None and not self._warned_no_class:
+            # e.g. anomalib's own single-category datamodules: every image then uses class 0's codebooks.
+            logger.warning(
+                "The batches carry no class (no `category` or `class_index`): every image is trained and scored "
+                "with class 0's codebooks. Use anomalib_hvq.data's datamodules for several categories."
+            )
+            self._warned_no_class = True
+        return class_index
 
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Reconstruct the batch's features with its classes' codebooks and return the loss."""

@@ -128,10 +128,5 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         del args, kwargs
         return batch.update(**self.model(batch.image)._asdict())
 
-    def test_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
-        """Score the batch."""
-        del args, kwargs
-        return batch.update(**self.model(batch.image)._asdict())
-
 
 __all__ = ["UniAD"]
