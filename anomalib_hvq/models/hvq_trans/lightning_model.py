@@ -171,8 +171,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
 
         Saved in ``hparams``, so a checkpoint written afterwards records the choice.
         """
-        self.class_routing = ClassRouting(class_routing)
-        self.model.routing = self.class_routing
+        self.model.routing = class_routing  # the torch model checks the value
+        self.class_routing = self.model.routing
         self.hparams["class_routing"] = self.class_routing
 
     def _make_class_metrics(self) -> None:
