@@ -13,7 +13,8 @@ checkpoint fill it, and keeps the saved arguments in ``hparams``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,20 @@ def saved_hyperparameters(checkpoint_path: str | Path, safe_globals: Sequence[An
     with anomalib_safe_globals(extra=safe_globals):
         checkpoint = torch.load(checkpoint_path, map_location="cpu", mmap=True, weights_only=True)
     return dict(checkpoint.get("hyper_parameters", {}))
+
+
+def regroup_flat_arguments(hyperparameters: Mapping[str, Any], groups: Mapping[str, type]) -> dict[str, Any]:
+    """Move arguments saved flat (before they were grouped) into their dataclass ``groups``, by field name.
+
+    A group that is saved already wins over flat values; a group without flat values is left as saved.
+    """
+    upgraded = dict(hyperparameters)
+    for name, group in groups.items():
+        fields = {field.name for field in dataclasses.fields(group)}
+        flat = {key: upgraded.pop(key) for key in fields & upgraded.keys()}
+        if flat and name not in upgraded:
+            upgraded[name] = group(**flat)
+    return upgraded
 
 
 def load_checkpoint_offline(

@@ -20,7 +20,8 @@ from typing_extensions import Self
 from anomalib_hvq.metrics import PerCategoryMetrics
 
 from .cached_training import CachedTraining
-from .checkpoint import load_checkpoint_offline
+from .checkpoint import load_checkpoint_offline, regroup_flat_arguments, saved_hyperparameters
+from .fast_training import FastTraining
 from .optimization import LRSchedule, adamw_with_schedule, clip_gradients
 from .pre_processing import backbone_pre_processor
 
@@ -35,20 +36,30 @@ class UnifiedRecipeMixin:
     Mix into an ``AnomalibModule`` subclass ahead of it (``class M(UnifiedRecipeMixin, AnomalibModule)``),
     which keeps the model a direct ``AnomalibModule`` subclass, as anomalib's ``get_model`` name lookup
     needs. The module must set ``model`` (the torch model), ``lr``, ``weight_decay``, ``lr_schedule`` (an
-    :class:`LRSchedule`) and ``cached_training`` (a :class:`CachedTraining`, off or on), and take a training
-    batch's features from ``cached_training.features(batch, device)``.
+    :class:`LRSchedule`), call :meth:`use_fast_training` and take a training batch's features from
+    ``cached_training.features(batch, device)``. The torch model must have a ``compile_transformer()`` method.
     """
 
     model: nn.Module
     lr: float
     weight_decay: float
     lr_schedule: LRSchedule
+    fast_training: FastTraining
     cached_training: CachedTraining
 
+    def use_fast_training(self, fast_training: FastTraining) -> None:
+        """Adopt the training speed-ups; an unknown cache mode or storage type fails here, not in ``fit``."""
+        self.fast_training = fast_training
+        self.cached_training = CachedTraining(
+            fast_training.feature_cache, fast_training.feature_cache_dir, fast_training.feature_cache_dtype
+        )
+
     def on_fit_start(self) -> None:
-        """Build the feature cache (if enabled and exact) and serve the training set from it."""
+        """Build the feature cache (if enabled and exact), serve the training set from it, compile if asked."""
         super().on_fit_start()
         self.cached_training.start(self)
+        if self.fast_training.compile_transformer:
+            self.model.compile_transformer()
 
     def on_fit_end(self) -> None:
         """Hand the datamodule its own training loader back and free the cached features."""
@@ -115,15 +126,31 @@ class UnifiedRecipeMixin:
 
         ``Engine.export(ckpt_path=...)``, ``anomalib export`` and the inferencers rebuild the model from its
         saved arguments; with ``pre_trained=True`` that would download weights the checkpoint already holds.
+        Switches that older checkpoints saved as flat arguments are regrouped (:meth:`upgrade_hyperparameters`).
         """
+        safe_globals = cls.checkpoint_safe_globals()
+        if isinstance(checkpoint_path, str | Path) and Path(checkpoint_path).is_file():
+            saved = cls.upgrade_hyperparameters(saved_hyperparameters(checkpoint_path, safe_globals))
+            # Lightning drops saved names that are no constructor argument: hand it the regrouped switches.
+            kwargs = {**{name: saved[name] for name in cls.argument_groups() if name in saved}, **kwargs}
         return load_checkpoint_offline(
-            super().load_from_checkpoint, checkpoint_path, *args, safe_globals=cls.checkpoint_safe_globals(), **kwargs
+            super().load_from_checkpoint, checkpoint_path, *args, safe_globals=safe_globals, **kwargs
         )
+
+    @classmethod
+    def argument_groups(cls) -> dict[str, type]:
+        """Map each constructor argument that groups switches in a dataclass to that dataclass."""
+        return {"fast_training": FastTraining}
+
+    @classmethod
+    def upgrade_hyperparameters(cls, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        """``hyperparameters`` with the switches that checkpoints before 0.3 saved flat moved into their groups."""
+        return regroup_flat_arguments(hyperparameters, cls.argument_groups())
 
     @classmethod
     def checkpoint_safe_globals(cls) -> Sequence[Any]:
         """Non-standard types saved in the hyperparameters (for ``weights_only`` loading)."""
-        return (LRSchedule,)
+        return (LRSchedule, *cls.argument_groups().values())
 
     @property
     def trainer_arguments(self) -> dict[str, Any]:

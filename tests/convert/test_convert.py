@@ -147,7 +147,7 @@ def test_cli_checkpoint_loads_and_reproduces_the_official_backbone_padding(
 ) -> None:
     model = HVQTrans.load_from_checkpoint(converted_ckpt)
     assert model.class_names == CLASSES and model.class_routing.value == "oracle"
-    assert model.hparams["pre_trained"] is False and model.hparams["backbone_static_padding"] == 380
+    assert model.hparams["pre_trained"] is False and model.hparams["faithfulness"].backbone_static_padding == 380
     official_padding = copy.deepcopy(source)
     apply_static_same_padding(official_padding.feature_extractor.backbone, 380)
     images, classes = torch.randn(2, 3, 128, 128), torch.tensor([2, 0])

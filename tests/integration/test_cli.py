@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from tiny_hvq import TINY_ARGS
 
 
@@ -53,3 +54,16 @@ def test_cli_train_on_all_mvtec_categories_then_predict(fake_mvtec15_root: Path,
         cwd=tmp_path,
     )
     assert predict.returncode == 0, predict.stderr[-3000:]
+
+
+def test_cli_reads_grouped_switches_from_configs_and_the_command_line(tmp_path: Path) -> None:
+    """The configs' `fast_training` group and a dotted `faithfulness` override reach the model's arguments."""
+    config = Path(__file__).parents[2] / "configs" / "hvq_trans_demo.yaml"
+    printed = _anomalib(
+        "train", f"--config={config}", "--model.faithfulness.ot_all_levels=true", "--print_config", cwd=tmp_path
+    )
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    model_args = yaml.safe_load(printed.stdout)["model"]["init_args"]
+    assert model_args["faithfulness"]["ot_all_levels"] is True
+    assert model_args["fast_training"]["feature_cache"] is True
+    assert model_args["codebook_recipe"]["kmeans_init"] is True

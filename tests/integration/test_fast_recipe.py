@@ -10,6 +10,7 @@ from engine_helpers import tiny_datamodule, tiny_engine, tiny_model
 
 from anomalib_hvq import HVQTrans
 from anomalib_hvq.models.hvq_trans.codebook_recipe import CodebookRecipe
+from anomalib_hvq.training.fast_training import FastTraining
 from anomalib_hvq.training.optimization import LRSchedule
 
 
@@ -17,7 +18,7 @@ def test_fit_with_the_fast_recipe(tiny_mvtec_root: Path, tmp_path: Path) -> None
     torch.manual_seed(0)
     recipe = CodebookRecipe(kmeans_init=True, kmeans_iterations=3, kmeans_images_per_class=2, revive_after=1)
     schedule = LRSchedule(cosine=True, warmup_steps=1)
-    model = tiny_model(codebook_recipe=recipe, lr_schedule=schedule, feature_cache=True)
+    model = tiny_model(codebook_recipe=recipe, lr_schedule=schedule, fast_training=FastTraining(feature_cache=True))
     random_codes = model.model.quantizer.top.embed.clone()
     started = {}
     original = model.model.kmeans_init

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,14 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_hvq.models.components.static_padding import apply_static_same_padding
-from anomalib_hvq.training.cached_training import CachedTraining
+from anomalib_hvq.training.fast_training import FastTraining
 from anomalib_hvq.training.optimization import LRSchedule
 from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
 
 from .class_router import ClassRouting
 from .codebook_recipe import CodebookRecipe
 from .codebook_usage import CodebookUsage
+from .faithfulness import Faithfulness
 from .official_checkpoint import (
     OFFICIAL_MVTEC_CLASSES,
     convert_official_state_dict,
@@ -57,12 +59,9 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             checkpoints.
         class_routing: ``centroid`` or ``codebook_fit`` (label-free), or ``oracle`` (ground-truth class), for
             validation/test; see :class:`ClassRouting`.
-        backbone_train_mode: Keep the frozen backbone in train mode while training, as the official code did
-            (batch-statistics BatchNorm with running-statistics momentum 0.01, drop-connect 0.2 scaled by block).
-        backbone_static_padding: Pad the backbone's strided convolutions statically for this input size
-            (380 reproduces the official lukemelas EfficientNet-B4; converted official checkpoints set it).
-        ot_all_levels: Sum the OT score over all levels instead of the lowest one (official: lowest only).
-        sequential_ema: Update codebooks one sample at a time, as the official code did (slower).
+        faithfulness: Official-code behaviours to restore where this implementation deliberately differs
+            (backbone train mode, static padding, OT over all levels, sequential EMA; default: none); see
+            :class:`Faithfulness`.
         hidden_dim: Encoder width (decoder and lower codebooks use twice this).
         num_layers: Encoder layers = lower quantization levels = decoder layers.
         num_heads: Attention heads.
@@ -78,13 +77,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             see :class:`CodebookRecipe`.
         lr_schedule: Learning-rate schedule (default: the papers' step after 80% of the epochs); see
             :class:`LRSchedule`.
-        feature_cache: Train from backbone features computed once per image at the start of ``fit``:
-            ``True``/``"memory"`` (on the training device), ``"disk"`` (memory-mapped file, reused across runs
-            while valid) or ``False``. Exact; switched off with a warning when the backbone is in train mode or
-            the training data has random augmentations. See :mod:`anomalib_hvq.training.cached_training`.
-        feature_cache_dir: Folder of the disk cache (default ``./feature_cache/<datamodule name>``).
-        feature_cache_dtype: Cache storage: ``"float32"`` (exact), ``"float16"`` or ``"bfloat16"``.
-        compile_transformer: ``torch.compile`` the encoder and decoder layers at the start of ``fit``.
+        fast_training: Training speed-ups (feature cache, ``torch.compile``; default: none); see
+            :class:`FastTraining`.
         pre_processor: Pre-processor, or ``True`` for the default (224x224, backbone normalisation).
         post_processor: Post-processor, or ``True`` for the default.
         evaluator: Evaluator, or ``True`` for the default (image/pixel AUROC and F1).
@@ -100,10 +94,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         num_classes: int | None = None,
         class_names: list[str] | None = None,
         class_routing: ClassRouting | str = ClassRouting.CENTROID,
-        backbone_train_mode: bool = False,
-        backbone_static_padding: int | None = None,
-        ot_all_levels: bool = False,
-        sequential_ema: bool = False,
+        faithfulness: Faithfulness = Faithfulness(),  # noqa: B008 (frozen dataclass, safe as a default)
         hidden_dim: int = 256,
         num_layers: int = 4,
         num_heads: int = 8,
@@ -117,10 +108,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         weight_decay: float = 1e-4,
         codebook_recipe: CodebookRecipe = CodebookRecipe(),  # noqa: B008 (frozen dataclass, safe as a default)
         lr_schedule: LRSchedule = LRSchedule(),  # noqa: B008
-        feature_cache: bool | str = False,
-        feature_cache_dir: str | None = None,
-        feature_cache_dtype: str = "float32",
-        compile_transformer: bool = False,
+        fast_training: FastTraining = FastTraining(),  # noqa: B008
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
         evaluator: Evaluator | bool = True,
@@ -144,8 +132,6 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             backbone=backbone,
             pre_trained=pre_trained,
             backbone_weights=backbone_weights,
-            backbone_train_mode=backbone_train_mode,
-            backbone_static_padding=backbone_static_padding,
             hidden_dim=hidden_dim,
             num_layers=num_layers,
             num_heads=num_heads,
@@ -155,16 +141,14 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             decay=decay,
             commitment_weight=commitment_weight,
             ot_weight=ot_weight,
-            ot_all_levels=ot_all_levels,
-            sequential_ema=sequential_ema,
+            faithfulness=faithfulness,
             routing=class_routing,
             codebook_recipe=codebook_recipe,
         )
         self.set_class_routing(class_routing)
         self._warned_no_class = False
         self._make_class_metrics()
-        self.cached_training = CachedTraining(feature_cache, feature_cache_dir, feature_cache_dtype)
-        self.compile_transformer = compile_transformer
+        self.use_fast_training(fast_training)
 
     def set_class_routing(self, class_routing: ClassRouting | str) -> None:
         """Choose how validation/test images get their class; predict and export stay label-free.
@@ -206,12 +190,6 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             )
             raise ValueError(msg)
 
-    def on_fit_start(self) -> None:
-        """Build the feature cache (if enabled and exact) and compile the transformer (if asked)."""
-        super().on_fit_start()
-        if self.compile_transformer:
-            self.model.compile_transformer()
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Adopt the checkpoint's classes and backbone padding before its weights load.
 
@@ -219,13 +197,14 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         (e.g. by the trainer from a CLI config) would otherwise load the weights silently into the wrong setup.
         """
         super().on_load_checkpoint(checkpoint)
-        hyper_parameters = checkpoint.get("hyper_parameters", {})
+        hyper_parameters = self.upgrade_hyperparameters(checkpoint.get("hyper_parameters", {}))
         if hyper_parameters.get("class_names"):
             self._set_classes(hyper_parameters["class_names"])
-        padding = hyper_parameters.get("backbone_static_padding")
-        if padding and self.hparams.get("backbone_static_padding") != padding:
+        padding = getattr(hyper_parameters.get("faithfulness"), "backbone_static_padding", None)
+        if padding and self.model.faithfulness.backbone_static_padding != padding:
             apply_static_same_padding(self.model.feature_extractor.backbone, padding)
-            self.hparams["backbone_static_padding"] = padding
+            self.model.faithfulness = replace(self.model.faithfulness, backbone_static_padding=padding)
+            self.hparams["faithfulness"] = self.model.faithfulness
 
     def _check_router_ready(self, label_free: bool) -> None:
         """Refuse label-free routing when the router never saw a training image (e.g. converted checkpoints)."""
@@ -268,6 +247,11 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         module = cls(**{**official_arguments(state_dict, class_names), **kwargs})
         module.model.load_state_dict(converted, strict=True)
         return module
+
+    @classmethod
+    def argument_groups(cls) -> dict[str, type]:
+        """Map each constructor argument that groups switches in a dataclass to that dataclass."""
+        return {"faithfulness": Faithfulness, **super().argument_groups()}
 
     @classmethod
     def checkpoint_safe_globals(cls) -> Sequence[Any]:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .faithfulness import Faithfulness
 from .torch_model import HVQTransModel
 
 # `cls_list` of the official datasets/custom_dataset.py: the class index order of every official model.
@@ -308,7 +309,7 @@ def official_arguments(state_dict: dict[str, torch.Tensor], class_names: Sequenc
     return {
         "backbone": OFFICIAL_BACKBONE,
         "pre_trained": False,
-        "backbone_static_padding": OFFICIAL_PADDING_SIZE,
+        "faithfulness": Faithfulness(backbone_static_padding=OFFICIAL_PADDING_SIZE),
         "class_names": list(class_names),
         "num_classes": len(class_names),
         "class_routing": "oracle",

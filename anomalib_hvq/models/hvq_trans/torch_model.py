@@ -21,6 +21,7 @@ from .anomaly_map import AnomalyMapGenerator
 from .class_router import CentroidRouter, ClassRouting, codebook_fit_route
 from .class_switch import ClassSwitchedLinear, check_class_index
 from .codebook_recipe import CodebookRecipe
+from .faithfulness import Faithfulness
 from .hierarchical_quantizer import HierarchicalCodes, HierarchicalQuantizer
 from .loss import HVQTransLoss, LossTerms
 from .ot_score import ot_score
@@ -43,9 +44,6 @@ class HVQTransModel(nn.Module):
         backbone: timm backbone name.
         pre_trained: Load ImageNet weights into the backbone.
         backbone_weights: Local timm- or lukemelas-format backbone weight file.
-        backbone_train_mode: Keep the frozen backbone in train mode while training (official behaviour).
-        backbone_static_padding: Pad the backbone's strided convolutions statically for this input size
-            (380 reproduces the official lukemelas EfficientNet-B4); ``None`` pads dynamically (timm).
         feature_size: Token grid ``(h, w)`` the stage features are resized to.
         hidden_dim: Encoder width D; the decoder and lower codebooks use 2D.
         num_layers: Encoder layers = lower quantization levels = decoder layers.
@@ -58,8 +56,7 @@ class HVQTransModel(nn.Module):
         ot_weight: Weight of the OT score in the anomaly map.
         routing: How an image without a class is routed (label-free); ``oracle`` routes like ``centroid``
             here, since only the caller knows the true class.
-        ot_all_levels: Sum the OT score over all levels instead of the lowest one (official: lowest only).
-        sequential_ema: Update codebooks one sample at a time, as the official code did (slower).
+        faithfulness: Official-code behaviours to restore (default: none); see :class:`Faithfulness`.
         codebook_recipe: Codebook initialisation and dead-code revival (default: the official neither).
 
     """
@@ -70,8 +67,6 @@ class HVQTransModel(nn.Module):
         backbone: str = "tf_efficientnet_b4",
         pre_trained: bool = True,
         backbone_weights: str | Path | None = None,
-        backbone_train_mode: bool = False,
-        backbone_static_padding: int | None = None,
         feature_size: tuple[int, int] = (14, 14),
         hidden_dim: int = 256,
         num_layers: int = 4,
@@ -83,24 +78,24 @@ class HVQTransModel(nn.Module):
         commitment_weight: float = 0.25,
         ot_weight: float = 80.0,
         routing: ClassRouting | str = ClassRouting.CENTROID,
-        ot_all_levels: bool = False,
-        sequential_ema: bool = False,
+        faithfulness: Faithfulness | None = None,
         codebook_recipe: CodebookRecipe | None = None,
     ) -> None:
         super().__init__()
+        self.faithfulness = faithfulness = faithfulness or Faithfulness()
         self.feature_extractor = MultiScaleFeatureExtractor(
             backbone,
             pre_trained,
             backbone_weights,
             feature_size=feature_size,
-            train_mode=backbone_train_mode,
-            static_padding_size=backbone_static_padding,
+            train_mode=faithfulness.backbone_train_mode,
+            static_padding_size=faithfulness.backbone_static_padding,
         )
         channels = self.feature_extractor.num_channels
         self.hidden_dim, self.num_layers, self.num_codes = hidden_dim, num_layers, num_codes
-        self.decay, self.sequential_ema = decay, sequential_ema
+        self.decay = decay
         self.codebook_recipe = codebook_recipe or CodebookRecipe()
-        self.routing, self.ot_all_levels = routing, ot_all_levels
+        self.routing = routing
         self.input_proj = nn.Conv2d(channels, hidden_dim, kernel_size=1)
         self.pos_embed = LearnedPositionalEmbedding2d(feature_size, hidden_dim)
         self.encoder = TransformerEncoder(hidden_dim, num_heads, ffn_dim, num_layers, dropout)
@@ -135,7 +130,7 @@ class HVQTransModel(nn.Module):
             self.num_layers,
             self.num_codes,
             self.decay,
-            sequential=self.sequential_ema,
+            sequential=self.faithfulness.sequential_ema,
             revive_after=self.codebook_recipe.revive_after,
         )
         self.output_heads = ClassSwitchedLinear(num_classes, 2 * self.hidden_dim, channels)
@@ -248,7 +243,7 @@ class HVQTransModel(nn.Module):
         reconstruction = self._decode(codes, pos, class_index, features.shape)
         # The paper's code scores the lowest level only; summing all levels is its commented-out variant.
         levels = list(zip(codes.inputs, self.quantizer.levels, strict=True))
-        if not self.ot_all_levels:
+        if not self.faithfulness.ot_all_levels:
             levels = levels[-1:]
         # The score is the product: never in bfloat16, whatever the inference precision.
         with float32_region(images.device.type):

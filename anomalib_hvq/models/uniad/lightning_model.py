@@ -19,7 +19,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from anomalib_hvq.training.cached_training import CachedTraining
+from anomalib_hvq.training.fast_training import FastTraining
 from anomalib_hvq.training.optimization import LRSchedule
 from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
 
@@ -51,12 +51,9 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         lr_schedule: Learning-rate schedule (default: the papers' step after 80% of the epochs).
-        feature_cache: Train from backbone features computed once per image at the start of ``fit``:
-            ``True``/``"memory"``, ``"disk"`` or ``False``, as for HVQ-Trans
-            (:mod:`anomalib_hvq.training.cached_training`). Exact: the backbone is in eval mode and
-            the feature jitter is drawn in the training step, after the cache.
-        feature_cache_dir: Folder of the disk cache (default ``./feature_cache/<datamodule name>``).
-        feature_cache_dtype: Cache storage: ``"float32"`` (exact), ``"float16"`` or ``"bfloat16"``.
+        fast_training: Training speed-ups (feature cache, ``torch.compile``; default: none); see
+            :class:`FastTraining`. The feature cache is exact for UniAD: the backbone is in eval mode and the
+            feature jitter is drawn in the training step, after the cache.
         pre_processor: Pre-processor, or ``True`` for the default (224x224, backbone normalisation).
         post_processor: Post-processor, or ``True`` for the default.
         evaluator: Evaluator, or ``True`` for the default (image/pixel AUROC and F1).
@@ -82,9 +79,7 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         lr: float = 1e-4,
         weight_decay: float = 1e-4,
         lr_schedule: LRSchedule = LRSchedule(),  # noqa: B008 (frozen dataclass, safe as a default)
-        feature_cache: bool | str = False,
-        feature_cache_dir: str | None = None,
-        feature_cache_dtype: str = "float32",
+        fast_training: FastTraining = FastTraining(),  # noqa: B008
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
         evaluator: Evaluator | bool = True,
@@ -114,7 +109,7 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
             jitter_scale=jitter_scale,
             jitter_prob=jitter_prob,
         )
-        self.cached_training = CachedTraining(feature_cache, feature_cache_dir, feature_cache_dtype)
+        self.use_fast_training(fast_training)
 
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Reconstruct the batch's (jittered) features and return the MSE loss; the class is not used."""

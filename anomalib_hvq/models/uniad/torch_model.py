@@ -95,6 +95,11 @@ class UniADModel(nn.Module):
                     nn.init.xavier_uniform_(layer.weight)
                     nn.init.zeros_(layer.bias)
 
+    def compile_transformer(self, **options: object) -> None:
+        """``torch.compile`` the encoder and decoder in place (parameter names and checkpoints unchanged)."""
+        self.encoder.compile(**options)
+        self.decoder.compile(**options)
+
     def reconstruct(self, features: torch.Tensor) -> torch.Tensor:
         """Reconstruct backbone features ``(B, C, h, w)``; jittered input in training, clean otherwise."""
         tokens = self.feature_jitter(features.flatten(2).transpose(1, 2))

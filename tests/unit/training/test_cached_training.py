@@ -19,6 +19,7 @@ from torchvision.transforms import v2
 from anomalib_hvq import UniAD
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
 from anomalib_hvq.training.cached_training import CachedFeatureDataset, CachedTraining, cache_blocker
+from anomalib_hvq.training.fast_training import FastTraining
 from anomalib_hvq.training.feature_cache import FeatureCache
 
 
@@ -118,7 +119,9 @@ def test_fit_with_the_cache_trains_exactly_like_without(
 ) -> None:
     plain, _ = _fit(tiny_mvtec_root, tmp_path / "plain", make_model)
     with caplog.at_level(logging.INFO):
-        cached, datamodule = _fit(tiny_mvtec_root, tmp_path / "cached", make_model, feature_cache=True)
+        cached, datamodule = _fit(
+            tiny_mvtec_root, tmp_path / "cached", make_model, fast_training=FastTraining(feature_cache=True)
+        )
     assert "Feature cache (memory, float32): 9 images, 9 computed" in caplog.text
     assert "train_dataloader" not in vars(datamodule)  # the datamodule's own loader is back after fit
     assert cached.cached_training.cache is None  # memory freed

@@ -14,6 +14,7 @@ from tiny_hvq import TINY_HVQ
 
 from anomalib_hvq.models.hvq_trans.ema_codebook import EMAVectorQuantizer
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
+from anomalib_hvq.training.fast_training import FastTraining
 from anomalib_hvq.training.optimization import adamw, adamw_with_step_decay
 
 BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
@@ -82,7 +83,7 @@ def test_fit_with_bf16_mixed_precision_fused_adamw_clipping_and_the_cache(
     tiny_mvtec_root: Path, tmp_path: Path
 ) -> None:
     # Lightning refuses to clip gradients of fused optimizers under mixed precision; the model clips them itself.
-    model, datamodule = tiny_model(feature_cache=True), tiny_datamodule(tiny_mvtec_root)
+    model, datamodule = tiny_model(fast_training=FastTraining(feature_cache=True)), tiny_datamodule(tiny_mvtec_root)
     engine = Engine(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", precision="bf16-mixed", logger=False)
     engine.fit(model=model, datamodule=datamodule)
     assert engine.trainer.optimizers[0].defaults["fused"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from anomalib_hvq import ClassRouting, HVQTrans
+from anomalib_hvq.models.hvq_trans.faithfulness import Faithfulness
 
 FIXTURES = Path(__file__).parents[3] / "fixtures"
 
@@ -25,7 +26,9 @@ def test_a_checkpoint_from_before_the_move_loads_and_predicts_the_same() -> None
     torch.testing.assert_close(predictions.anomaly_map, expected["anomaly_map"], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(predictions.pred_score, expected["pred_score"], rtol=1e-5, atol=1e-5)
     assert model.class_names == ["a", "b"]
-    assert model.model.ot_all_levels, "the saved ot_all_levels=True must survive the load"
+    # 0.1 saved the switch flat; it now lives in the `faithfulness` group.
+    assert model.model.faithfulness.ot_all_levels, "the saved ot_all_levels=True must survive the load"
+    assert model.hparams["faithfulness"] == Faithfulness(ot_all_levels=True)
     assert model.class_routing is ClassRouting.CENTROID
 
 

@@ -9,6 +9,7 @@ from anomalib.data import InferenceBatch
 from dynamic_batch_export import assert_exports_with_dynamic_batch
 from tiny_hvq import TINY_HVQ
 
+from anomalib_hvq.models.hvq_trans.faithfulness import Faithfulness
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
 
 TINY = {**TINY_HVQ, "feature_size": (4, 4)}
@@ -160,7 +161,7 @@ def test_ot_over_all_levels_adds_to_the_lowest_level_score() -> None:
     model = HVQTransModel(num_classes=1, **TINY).eval()
     images = torch.randn(2, 3, 64, 64)
     lowest = model(images).anomaly_map
-    model.ot_all_levels = True
+    model.faithfulness = Faithfulness(ot_all_levels=True)
     assert (model(images).anomaly_map > lowest).all()
 
 
@@ -168,7 +169,7 @@ def test_sequential_ema_switch_matches_the_per_sample_loop() -> None:
     torch.manual_seed(0)
     tiny = {**TINY, "dropout": 0.0}
     grouped = HVQTransModel(num_classes=2, **tiny).train()
-    sequential = HVQTransModel(num_classes=2, sequential_ema=True, **tiny).train()
+    sequential = HVQTransModel(num_classes=2, faithfulness=Faithfulness(sequential_ema=True), **tiny).train()
     sequential.load_state_dict(grouped.state_dict())
     images, classes = torch.randn(3, 3, 64, 64), torch.tensor([0, 1, 0])
     sequential.training_output(images, classes)
