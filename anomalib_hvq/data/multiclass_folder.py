@@ -66,8 +66,8 @@ class MultiClassFolder(AnomalibDataModule):
         extensions: Accepted image suffixes.
 
     Example:
-        >>> datamodule = MultiClassFolder(root="datasets/my_parts", categories=["screw", "nut"])
-        >>> datamodule.class_names
+        >>> datamodule = MultiClassFolder(root="datasets/my_parts", train_batch_size=16, num_workers=2)
+        >>> datamodule.class_names  # the sub-folders holding a train/ folder, sorted  # doctest: +SKIP
         ['nut', 'screw']
 
     """

@@ -51,6 +51,10 @@ class Visa(MultiClassFolder):
         val_split_ratio: See :class:`MultiClassFolder`.
         seed: Seed of the random splits.
 
+    Example:
+        >>> Visa(categories=["pcb1", "candle"]).class_names
+        ['candle', 'pcb1']
+
     """
 
     KNOWN_CATEGORIES = CATEGORIES

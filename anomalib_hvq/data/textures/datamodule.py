@@ -40,6 +40,12 @@ class Textures(MultiClassFolder):
         val_split_ratio: See :class:`MultiClassFolder`.
         seed: Seed of the generated images and of the random splits.
 
+    Example:
+        >>> datamodule = Textures(root="./datasets/textures", train_batch_size=16, num_workers=1)
+        >>> datamodule.class_names
+        ['brick', 'fundus', 'grass', 'gravel']
+        >>> datamodule.setup()  # builds the images on first use  # doctest: +SKIP
+
     """
 
     KNOWN_CATEGORIES = CATEGORIES

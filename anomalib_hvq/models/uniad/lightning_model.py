@@ -59,6 +59,18 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         evaluator: Evaluator, or ``True`` for the default (image/pixel AUROC and F1).
         visualizer: Visualizer, or ``True`` for the default.
 
+    Example:
+        UniAD at the demo's dimensions, next to HVQ-Trans on the same data (``configs/uniad_demo.yaml``):
+
+        >>> from anomalib.engine import Engine
+        >>> from anomalib_hvq import UniAD
+        >>> from anomalib_hvq.data import Textures
+        >>> model = UniAD(backbone="tf_efficientnet_lite0", hidden_dim=128, ffn_dim=512, lr=3e-4, dropout=0.0)
+        >>> model.model.attn_mask.shape  # 7x7 neighbour mask over the 14x14 tokens
+        torch.Size([196, 196])
+        >>> engine = Engine(max_epochs=30)
+        >>> engine.fit(model, datamodule=Textures(train_batch_size=16, num_workers=1))  # doctest: +SKIP
+
     """
 
     def __init__(
