@@ -22,6 +22,7 @@ from anomalib_hvq.metrics import PerCategoryMetrics
 from .cached_training import CachedTraining
 from .checkpoint import load_checkpoint_offline, regroup_flat_arguments, saved_hyperparameters
 from .fast_training import FastTraining
+from .numerics import NonFiniteBatches
 from .optimization import LRSchedule, adamw_with_schedule, clip_gradients
 from .pre_processing import backbone_pre_processor
 
@@ -38,6 +39,7 @@ class UnifiedRecipeMixin:
     needs. The module must set ``model`` (the torch model), ``lr``, ``weight_decay``, ``lr_schedule`` (an
     :class:`LRSchedule`), call :meth:`use_fast_training` and take a training batch's features from
     ``cached_training.features(batch, device)``. The torch model must have a ``compile_transformer()`` method.
+    ``training_step`` returns ``None`` (skips the batch) when :meth:`skip_non_finite` says so.
     """
 
     model: nn.Module
@@ -60,6 +62,27 @@ class UnifiedRecipeMixin:
         self.cached_training.start(self)
         if self.fast_training.compile_transformer:
             self.model.compile_transformer()
+
+    @property
+    def non_finite_batches(self) -> NonFiniteBatches:
+        """Counter of the training batches skipped for a non-finite loss (created on first use)."""
+        if "_non_finite_batches" not in self.__dict__:
+            self._non_finite_batches = NonFiniteBatches()
+        return self._non_finite_batches
+
+    def skip_non_finite(self, loss: Any, batch: Any) -> bool:
+        """Whether a training batch's loss is NaN/inf, so that it must not be stepped on (warns, counts)."""
+        return self.non_finite_batches.skip(loss, getattr(batch, "image_path", None))
+
+    def on_train_epoch_start(self) -> None:
+        """Start counting skipped batches afresh."""
+        super().on_train_epoch_start()
+        self.non_finite_batches.start_epoch()
+
+    def on_train_epoch_end(self) -> None:
+        """Stop if every batch of the epoch had a non-finite loss."""
+        super().on_train_epoch_end()
+        self.non_finite_batches.end_epoch()
 
     def on_fit_end(self) -> None:
         """Hand the datamodule its own training loader back and free the cached features."""

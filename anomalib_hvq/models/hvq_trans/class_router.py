@@ -46,7 +46,10 @@ class CentroidRouter(nn.Module):
 
     @torch.no_grad()
     def update(self, pooled: torch.Tensor, class_index: torch.Tensor) -> None:
-        """Add pooled features ``(B, C)`` of classes ``(B,)`` to the running sums (of all processes under DDP)."""
+        """Add pooled features ``(B, C)`` of classes ``(B,)`` to the running sums (of all processes under DDP).
+
+        Classes with a non-finite pooled feature in the batch are not updated.
+        """
         feature_sum = torch.zeros_like(self.feature_sum).index_add_(0, class_index, pooled.to(self.feature_sum.dtype))
         count = torch.zeros_like(self.count).index_add_(
             0, class_index, torch.ones_like(class_index, dtype=self.count.dtype)
@@ -55,8 +58,11 @@ class CentroidRouter(nn.Module):
             # DDP broadcasts rank 0's buffers before every forward: without this sum, only rank 0's images would count.
             dist.all_reduce(feature_sum)
             dist.all_reduce(count)
-        self.feature_sum += feature_sum
-        self.count += count
+        # A class whose pooled features hold a NaN/inf (a bad image) is left out of this update, without a host
+        # sync: one such image would make its centroid NaN and every later routing decision arbitrary.
+        finite = torch.isfinite(feature_sum).all(1)
+        self.feature_sum += torch.where(finite.unsqueeze(1), feature_sum, 0)
+        self.count += torch.where(finite, count, 0)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         """Return the class index ``(B,)`` whose centroid is most similar to each pooled feature ``(B, C)``."""

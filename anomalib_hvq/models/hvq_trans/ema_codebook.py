@@ -125,7 +125,10 @@ class EMAVectorQuantizer(nn.Module):
             # Reduce per (class, code), so that each class's codebook only sees its own class's tokens.
             for stat in (counts, sums, present):
                 dist.all_reduce(stat)
-        present = present > 0
+        # A class whose tokens hold a NaN/inf (a bad image, a diverged step) keeps its codebook: one such batch
+        # would otherwise write NaN into `embed_avg` for good. Checked on the class sums, without a host sync.
+        finite = torch.isfinite(sums.view(num_classes, -1)).all(1)
+        present = (present > 0) & finite
         counts, sums = counts.view(num_classes, num_codes), sums.view(num_classes, num_codes, dim)
 
         cluster_size = self.cluster_size * self.decay + counts * (1 - self.decay)
@@ -178,10 +181,12 @@ class EMAVectorQuantizer(nn.Module):
             x: This batch's tokens ``(B, L, D)``.
             class_index: Class per sample ``(B,)``.
             used: Whether any token (of any process) chose each code this step, ``(K, N)``.
-            present: Whether each class was in this step's batch (of any process), ``(K,)``.
+            present: Whether each class was in this step's batch (of any process) with finite tokens, ``(K,)``.
 
         """
         idle = torch.where(used, 0, self.idle_steps + present.unsqueeze(1).to(self.idle_steps.dtype))
+        # A class skipped for non-finite tokens (``present`` False) keeps its idle counts and revives nothing.
+        idle = torch.where(present.unsqueeze(1), idle, self.idle_steps)
         dead = idle >= self.revive_after
         idle[dead] = 0
         self.idle_steps.copy_(idle)
@@ -199,7 +204,8 @@ class EMAVectorQuantizer(nn.Module):
             rank, world = dist.get_rank(), dist.get_world_size()
             owner = torch.where(local, rank, world)
             dist.all_reduce(owner, op=dist.ReduceOp.MIN)
-            tokens = tokens * (owner == rank).unsqueeze(1)
+            # where, not a product: a NaN token of another class must not leak into the sum as 0 * NaN.
+            tokens = torch.where((owner == rank).unsqueeze(1), tokens, 0)
             dist.all_reduce(tokens)
         self.embed[dead_class, dead_code] = tokens
         self.cluster_size[dead_class, dead_code] = 1.0

@@ -304,10 +304,12 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         return class_index
 
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
-        """Reconstruct the batch's features with its classes' codebooks and return the loss."""
+        """Reconstruct the batch's features with its classes' codebooks and return the loss (``None``: skipped)."""
         del args, kwargs
         features = self.cached_training.features(batch, self.device)
         output = self.model.training_output(batch.image, self._class_index(batch), features=features)
+        if self.skip_non_finite(output.terms.loss, batch):
+            return None  # the codebooks and router skipped it already (they check their own statistics)
         self.codebook_usage.update(output.codes, output.class_index)
         batch_size = batch.image.shape[0]
         self.log("train_loss", output.terms.loss, prog_bar=True, on_epoch=True, batch_size=batch_size)
@@ -359,6 +361,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
 
     def on_train_epoch_end(self) -> None:
         """Log codebook usage of the epoch and how many dead codes were revived in it."""
+        super().on_train_epoch_end()
         self.log_dict(self.codebook_usage.compute())
         self.codebook_usage.reset()
         if self.model.codebook_recipe.revive_after > 0:

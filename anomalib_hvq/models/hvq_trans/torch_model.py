@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +27,8 @@ from .hierarchical_quantizer import HierarchicalCodes, HierarchicalQuantizer
 from .loss import HVQTransLoss, LossTerms
 from .ot_score import ot_score
 from .prototype_decoder import PrototypeDecoder, rename_legacy_decoder_keys
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingOutput(NamedTuple):
@@ -172,6 +175,10 @@ class HVQTransModel(nn.Module):
 
         """
         class_index = check_class_index(class_index, self.num_classes, features.shape[0]).to(features.device)
+        finite = torch.isfinite(features.flatten(1)).all(1)
+        if not bool(finite.all()):  # once per fit: a NaN image would make its class's centres NaN
+            logger.warning("k-means initialisation: left out %d image(s) with NaN/inf features.", int((~finite).sum()))
+            features, class_index = features[finite], class_index[finite]
         was_training = self.training
         self.eval()
         parts = [self._encode(part)[0] for part in features.split(chunk)]

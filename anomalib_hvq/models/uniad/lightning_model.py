@@ -124,9 +124,11 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
         self.use_fast_training(fast_training)
 
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
-        """Reconstruct the batch's (jittered) features and return the MSE loss; the class is not used."""
+        """Reconstruct the batch's (jittered) features and return the MSE loss (``None``: non-finite, skipped)."""
         del args, kwargs
         loss = self.model.training_loss(batch.image, self.cached_training.features(batch, self.device))
+        if self.skip_non_finite(loss, batch):
+            return None
         self.log("train_loss", loss, prog_bar=True, on_epoch=True, batch_size=batch.image.shape[0])
         return {"loss": loss}
 
