@@ -27,6 +27,8 @@ from PIL.Image import Image
 from anomalib_hvq.data.image_io import read_image
 
 RGB = 3
+# Rounding slack around [0, 1] (e.g. after a resize) that is still a valid image.
+PIXEL_TOLERANCE = 1e-3
 
 
 def check_image_batch(shape: Sequence[int], expected: Sequence[int | None]) -> None:
@@ -50,6 +52,32 @@ def check_image_batch(shape: Sequence[int], expected: Sequence[int | None]) -> N
             f"The image is {size[0]}x{size[1]} but this model was exported for {model_size[0]}x{model_size[1]} "
             f"images only (a fixed input_size). Resize the image to {model_size[0]}x{model_size[1]}, or export "
             "again without input_size: the exported model then resizes images of any size itself."
+        )
+        raise ValueError(msg)
+
+
+def check_pixel_values(image: np.ndarray | torch.Tensor) -> None:
+    """Raise ``ValueError`` for an image batch that is not float with finite values in ``[0, 1]``.
+
+    The exported graph cannot refuse a NaN/inf pixel (the score would come back NaN) nor tell 0-255 data
+    from an image; one pass over the pixels, small next to the network.
+    """
+    values = torch.as_tensor(image)
+    if not values.is_floating_point():
+        msg = f"The image has dtype {values.dtype}; pass float values in [0, 1] (divide 0-255 data by 255)."
+        raise ValueError(msg)
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        msg = (
+            f"The image holds {int((~finite).sum())} NaN or infinite value(s); its score would be NaN. Check how it "
+            "was read or computed (files: anomalib_hvq.data.image_io.read_image)."
+        )
+        raise ValueError(msg)
+    low, high = float(values.min()), float(values.max())
+    if low < -PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
+        msg = (
+            f"The image's values lie in [{low:.4g}, {high:.4g}], not [0, 1]: pass RGB values scaled to [0, 1] "
+            "(0-255 data divided by 255), not normalised ones; the exported model normalises them itself."
         )
         raise ValueError(msg)
 
@@ -99,8 +127,9 @@ class OpenVINOInferencer(_OpenVINOInferencer):
         return super().predict(image)
 
     def pre_process(self, image: np.ndarray) -> np.ndarray:
-        """Run anomalib's pre-processing (``[0, 1]`` float, ``(B, C, H, W)``), then the shape check."""
+        """Run anomalib's pre-processing (``[0, 1]`` float, ``(B, C, H, W)``), then the value and shape checks."""
         image = super().pre_process(image)
+        check_pixel_values(image)
         dims = self.input_blob.get_partial_shape()
         check_image_batch(image.shape, [dim.get_length() if dim.is_static else None for dim in dims])
         return image
@@ -119,7 +148,8 @@ class TorchInferencer(_TorchInferencer):
         return super().predict(image)
 
     def pre_process(self, image: torch.Tensor) -> torch.Tensor:
-        """Run anomalib's pre-processing (``(B, C, H, W)`` on the device), then the channel check."""
+        """Run anomalib's pre-processing (``(B, C, H, W)`` on the device), then the value and channel checks."""
         image = super().pre_process(image)
+        check_pixel_values(image)
         check_image_batch(image.shape, (None, RGB, None, None))
         return image

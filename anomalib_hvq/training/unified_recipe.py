@@ -18,6 +18,7 @@ from torch.optim import Optimizer
 from typing_extensions import Self
 
 from anomalib_hvq.metrics import PerCategoryMetrics
+from anomalib_hvq.models.components.input_check import naming_images
 
 from .cached_training import CachedTraining
 from .checkpoint import load_checkpoint_offline, regroup_flat_arguments, saved_hyperparameters
@@ -83,6 +84,11 @@ class UnifiedRecipeMixin:
         """Stop if every batch of the epoch had a non-finite loss."""
         super().on_train_epoch_end()
         self.non_finite_batches.end_epoch()
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        """Predict as anomalib does; an image the model refuses (NaN/inf, 0-255 values) is named by its file."""
+        with naming_images(getattr(batch, "image_path", None)):
+            return super().predict_step(batch, batch_idx, dataloader_idx)
 
     def on_fit_end(self) -> None:
         """Hand the datamodule its own training loader back and free the cached features."""

@@ -67,3 +67,29 @@ def test_missing_files_name_the_path_and_what_to_pass(exported, tmp_path: Path) 
         HVQTrans.load_from_checkpoint(missing)
     with pytest.raises(FileNotFoundError, match=r"No exported model at .*Export one first"):
         OpenVINOInferencer(path=tmp_path / "model.xml")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_openvino_inferencer_refuses_non_finite_pixels(exported, value: float, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    image = np.random.default_rng(0).random((3, 64, 64), dtype=np.float32)
+    image[1, 2, 3] = value
+    inferencer = OpenVINOInferencer(path=exported.openvino, device="CPU")
+    with pytest.raises(ValueError, match=r"holds 1 NaN or infinite value\(s\); its score would be NaN"):
+        inferencer.predict(image)
+
+
+def test_torch_inferencer_refuses_non_finite_integer_and_out_of_range_images(
+    exported, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("TRUST_REMOTE_CODE", "1")
+    path = exported.engine.export(model=exported.model, export_type=ExportType.TORCH, export_root=tmp_path)
+    inferencer = TorchInferencer(path=path, device="cpu")
+    image = torch.rand(3, 64, 64)
+    image[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        inferencer.predict(image)
+    with pytest.raises(ValueError, match=r"dtype torch.uint8; pass float values in \[0, 1\]"):
+        inferencer.predict((torch.rand(3, 64, 64) * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match=r"values lie in \[.*\], not \[0, 1\]"):
+        inferencer.predict(torch.rand(3, 64, 64) * 255)

@@ -26,6 +26,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from anomalib_hvq.models.components.input_check import naming_images
 from anomalib_hvq.models.components.static_padding import apply_static_same_padding
 from anomalib_hvq.training.fast_training import FastTraining
 from anomalib_hvq.training.optimization import LRSchedule
@@ -372,7 +373,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
     def _predict(self, batch: Batch) -> Batch:
         true_class = self._class_index(batch)
         class_index = true_class if self.class_routing is ClassRouting.ORACLE else None
-        predictions, routed = self.model.predict(batch.image, class_index)
+        with naming_images(getattr(batch, "image_path", None)):
+            predictions, routed = self.model.predict(batch.image, class_index)
         if true_class is not None:
             self.routing_accuracy.update(routed, true_class.to(routed.device))
         return batch.update(**predictions._asdict())

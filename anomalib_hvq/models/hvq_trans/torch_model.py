@@ -14,6 +14,7 @@ from anomalib.data import InferenceBatch
 from torch import nn
 
 from anomalib_hvq.models.components.feature_extractor import MultiScaleFeatureExtractor
+from anomalib_hvq.models.components.input_check import check_model_input
 from anomalib_hvq.models.components.positional_embedding import LearnedPositionalEmbedding2d
 from anomalib_hvq.models.components.precision import float32_region
 from anomalib_hvq.models.components.transformer import TransformerEncoder
@@ -238,7 +239,11 @@ class HVQTransModel(nn.Module):
         Returns:
             The predictions, and the label-free router's class per image ``(B,)`` (for routing accuracy).
 
+        Raises:
+            InputError: for integer images, NaN/inf or 0-255 values (not checked while traced for export).
+
         """
+        check_model_input(images)
         features = self.feature_extractor(images)
         encoded, pos = self._encode(features)
         routed = self.route(features, encoded)

@@ -19,6 +19,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from anomalib_hvq.models.components.input_check import naming_images
 from anomalib_hvq.training.fast_training import FastTraining
 from anomalib_hvq.training.optimization import LRSchedule
 from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
@@ -135,7 +136,9 @@ class UniAD(UnifiedRecipeMixin, AnomalibModule):
     def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Score the batch (used to fit the post-processor's normalisation and thresholds)."""
         del args, kwargs
-        return batch.update(**self.model(batch.image)._asdict())
+        with naming_images(getattr(batch, "image_path", None)):
+            predictions = self.model(batch.image)
+        return batch.update(**predictions._asdict())
 
 
 __all__ = ["UniAD"]

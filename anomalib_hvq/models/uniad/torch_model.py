@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from anomalib_hvq.models.components.feature_extractor import MultiScaleFeatureExtractor
+from anomalib_hvq.models.components.input_check import check_model_input
 from anomalib_hvq.models.components.positional_embedding import LearnedPositionalEmbedding2d
 from anomalib_hvq.models.components.transformer import TransformerEncoder
 
@@ -131,6 +132,7 @@ class UniADModel(nn.Module):
         """
         if self.training:
             return self.training_loss(images)
+        check_model_input(images)  # NaN/inf, 0-255 or integer images; skipped while traced for export
         features = self.feature_extractor(images)
         reconstruction = self.reconstruct(features)
         anomaly_map, pred_score = self.anomaly_map(reconstruction, features, images.shape[-2:])

@@ -9,6 +9,7 @@ from anomalib.data import InferenceBatch
 from dynamic_batch_export import assert_exports_with_dynamic_batch
 from tiny_hvq import TINY_HVQ
 
+from anomalib_hvq.models.components.input_check import MAX_NORMALISED, InputError
 from anomalib_hvq.models.hvq_trans.faithfulness import Faithfulness
 from anomalib_hvq.models.hvq_trans.torch_model import HVQTransModel
 
@@ -119,10 +120,12 @@ def test_bad_inputs_raise_clear_errors(model: HVQTransModel) -> None:
         model(torch.randn(1, 3, 64, 64), torch.tensor([2]))
 
 
-def test_no_nan_in_scores_for_huge_inputs(model: HVQTransModel) -> None:
+def test_no_nan_in_scores_for_the_largest_accepted_inputs_and_huge_ones_are_refused(model: HVQTransModel) -> None:
     model.eval()
-    output = model(torch.full((1, 3, 64, 64), 1e4))
+    output = model(torch.full((1, 3, 64, 64), MAX_NORMALISED))
     assert torch.isfinite(output.anomaly_map).all() and torch.isfinite(output.pred_score).all()
+    with pytest.raises(InputError, match="look like 0-255 data"):
+        model(torch.full((1, 3, 64, 64), 1e4))
 
 
 def test_torch_export_with_image_only_and_dynamic_batch(model: HVQTransModel) -> None:
