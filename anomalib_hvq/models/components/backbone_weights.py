@@ -87,8 +87,28 @@ def lukemelas_to_timm(source: dict[str, torch.Tensor], target: nn.Module) -> dic
     return converted
 
 
+def is_truncated_away(backbone: nn.Module, key: str) -> bool:
+    """Whether weight ``key`` belongs to a part the truncated feature network dropped (not to a part it has).
+
+    A feature network lacks the head (``conv_head``, ``bn2``, ``classifier``: children of the root) and the
+    later stages (``blocks.6...``: items of the ``blocks`` container). A key whose deepest existing module is
+    any other module (``blocks.0.0.se...`` where ``blocks.0.0`` has no ``se``) belongs to another architecture.
+    """
+    module = backbone
+    for name in key.split(".")[:-1]:
+        child = dict(module.named_children()).get(name)
+        if child is None:
+            break
+        module = child
+    return module is backbone or isinstance(module, nn.Sequential | nn.ModuleList | nn.ModuleDict)
+
+
 def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
-    """Load a timm- or lukemelas-format weight file into a timm (feature) backbone, strictly."""
+    """Load a timm- or lukemelas-format weight file into a timm (feature) backbone, strictly.
+
+    Tensors of the parts a feature network drops (head, later stages) are ignored; any other tensor the
+    backbone has no place for means the file is another network's, and is refused.
+    """
     state_dict = read_state_dict(path)
     if is_lukemelas_state_dict(state_dict):
         state_dict = lukemelas_to_timm(state_dict, backbone)
@@ -96,6 +116,14 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
     missing = [k for k in wanted if k not in state_dict and not k.endswith("num_batches_tracked")]
     if missing:
         msg = f"Weight file {path} lacks {len(missing)} backbone tensors, e.g. {missing[:3]}."
+        raise ValueError(msg)
+    foreign = [k for k in state_dict if k not in wanted and not is_truncated_away(backbone, k)]
+    if foreign:
+        msg = (
+            f"Weight file {path} has {len(foreign)} tensors that this backbone has no place for, e.g. {foreign[:5]}: "
+            "it holds the weights of another network (e.g. tf_efficientnet_b0's for tf_efficientnet_lite0, which "
+            "has no squeeze-excitation). Pass the weight file of this backbone, or the backbone of this file."
+        )
         raise ValueError(msg)
     backbone.load_state_dict({k: v for k, v in state_dict.items() if k in wanted}, strict=False)
     logger.info("Loaded backbone weights from %s", path)
