@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,10 +18,11 @@ from torch.optim import Optimizer
 from typing_extensions import Self
 
 from anomalib_hvq.metrics import PerCategoryMetrics
+from anomalib_hvq.models.components.file_load import check_archive
 from anomalib_hvq.models.components.input_check import naming_images
 
 from .cached_training import CachedTraining
-from .checkpoint import load_checkpoint_offline, regroup_flat_arguments, saved_hyperparameters
+from .checkpoint import checkpoint_mismatch, load_checkpoint_offline, regroup_flat_arguments, saved_hyperparameters
 from .fast_training import FastTraining
 from .numerics import NonFiniteBatches
 from .optimization import LRSchedule, adamw_with_schedule, clip_gradients
@@ -165,6 +166,24 @@ class UnifiedRecipeMixin:
         return load_checkpoint_offline(
             super().load_from_checkpoint, checkpoint_path, *args, safe_globals=safe_globals, **kwargs
         )
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Verify the file the trainer restores from (``ckpt_path``: zip CRCs), keep its arguments for errors."""
+        path = getattr(self._trainer, "ckpt_path", None) if self._trainer is not None else None
+        if isinstance(path, str | Path) and Path(path).is_file():
+            check_archive(path)  # the trainer read it already; its weights are not in the model yet
+        self._checkpoint_hyperparameters = dict(checkpoint.get("hyper_parameters", {}))
+        super().on_load_checkpoint(checkpoint)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """``load_state_dict``; a checkpoint of another model or other dimensions is named as such, not key by key."""
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except RuntimeError as error:
+            if "Error(s) in loading state_dict" not in str(error):
+                raise
+            saved = getattr(self, "_checkpoint_hyperparameters", {})
+            raise RuntimeError(checkpoint_mismatch(self, state_dict, saved)) from None
 
     @classmethod
     def argument_groups(cls) -> dict[str, type]:

