@@ -13,27 +13,37 @@ fingerprinting everything else the features depend on (see :func:`feature_finger
 the key changed, logging why; a stale entry is never handed out.
 
 On disk (``directory`` given) the features live in ``features-<id>.bin`` (raw tensor, memory-mapped)
-described by ``index.json``; a rebuild writes a new feature file and replaces the index last, so an
-interrupted build leaves the previous cache intact.
+described by ``index.json``, which also records a digest of each entry's stored bytes: an entry damaged on
+disk (same size, other bytes) is recomputed, never trained on. A build writes ``features-<id>.bin.tmp``,
+renames it, then replaces the index (each by ``os.replace``), so an interrupted build leaves the previous
+cache intact; a damaged index is rebuilt; feature files no index names (left by killed runs) are removed.
+Builds in one folder take turns (a file lock), so that a removal never hits a build in progress.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+try:
+    import fcntl
+except ImportError:  # Windows: no build lock, orphan files are left in place
+    fcntl = None
+
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 # compute(positions) yields (positions, features (n, C, h, w)) for the requested positions of `paths`.
@@ -52,6 +62,12 @@ def file_stamp(path: str) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def entry_digest(features: torch.Tensor) -> str:
+    """Digest of one stored entry's bytes ``(C, h, w)`` (any storage dtype)."""
+    data = features.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def feature_fingerprint(extractor: nn.Module, *transforms: object) -> str:
@@ -77,12 +93,14 @@ def feature_fingerprint(extractor: nn.Module, *transforms: object) -> str:
 
 @dataclass
 class _Index:
-    """What a cache holds: its key, storage layout and each image's content digest, in row order."""
+    """What a cache holds: its key, storage layout, each image's content digest in row order, entry digests (disk)."""
 
     key: str
     dtype: str
     shape: tuple[int, ...]
     stamps: dict[str, str]
+    digests: dict[str, str] = dataclasses.field(default_factory=dict)
+    file: str | None = None  # the feature file's name (disk)
 
     @property
     def rows(self) -> dict[str, int]:
@@ -134,9 +152,14 @@ class FeatureCache:
             Number of images whose features were computed.
 
         """
+        with self._build_lock():
+            return self._prepare(paths, key, compute)
+
+    def _prepare(self, paths: Sequence[str], key: str, compute: ComputeFeatures) -> int:
         unique = list(dict.fromkeys(paths))
         stamps = {path: file_stamp(path) for path in unique}
         old, old_storage = self._stored()
+        self._remove_orphans(keep=old.file if old is not None else None)
         if old is not None and (old.key, old.dtype) != (key, self.dtype):
             reason = "storage dtype" if old.key == key else "backbone, its weights or the pre-processing"
             logger.info("Feature cache: the %s changed since it was built; rebuilding all of it.", reason)
@@ -148,6 +171,14 @@ class FeatureCache:
                 "Feature cache: %d image(s) changed since they were cached, e.g. %s; recomputing.", len(stale), stale[0]
             )
         reused = [path for path in unique if old_stamps.get(path) == stamps[path]]
+        damaged = self._damaged(old, old_storage, reused)
+        if damaged:
+            logger.warning(
+                "Feature cache: %d cached entries damaged on disk (their bytes changed), e.g. %s; recomputing them.",
+                len(damaged),
+                damaged[0],
+            )
+            reused = [path for path in reused if path not in set(damaged)]
         if old is not None and len(reused) == len(unique) == len(old_stamps):
             self._index, self._rows, self._storage = old, old.rows, old_storage
             return 0
@@ -157,6 +188,7 @@ class FeatureCache:
         if reused:
             old_rows = old.rows
             storage[torch.tensor([rows[p] for p in reused])] = old_storage[torch.tensor([old_rows[p] for p in reused])]
+            index.digests = {path: old.digests[path] for path in reused if path in old.digests}
         # compute() speaks in positions of `paths`; the first position of each missing file stands for it.
         first_position = {path: position for position, path in reversed(list(enumerate(paths)))}
         kept = set(reused)
@@ -169,9 +201,18 @@ class FeatureCache:
         if storage is None:
             msg = "The feature cache got no images to cache: the training set is empty."
             raise ValueError(msg)
+        if target is not None:  # disk: a digest of each new entry's stored bytes
+            index.digests |= {paths[p]: entry_digest(storage[rows[paths[p]]]) for p in missing}
         self._save(index, target)
         self._index, self._rows, self._storage = index, rows, storage
         return len(missing)
+
+    def _damaged(self, old: _Index | None, storage: torch.Tensor | None, reused: list[str]) -> list[str]:
+        """Reused disk entries whose stored bytes no longer match their digest (one read of the file)."""
+        if self.directory is None or old is None or storage is None:
+            return []
+        rows = old.rows
+        return [path for path in reused if old.digests.get(path) != entry_digest(storage[rows[path]])]
 
     def lookup(self, paths: Sequence[str]) -> torch.Tensor:
         """Features ``(B, C, h, w)`` of ``paths``, in the storage dtype, on the storage device."""
@@ -190,13 +231,13 @@ class FeatureCache:
         self._index, self._rows, self._storage = None, {}, None
 
     def _allocate(self, index: _Index) -> tuple[torch.Tensor, Path | None]:
-        """Empty storage for ``index``: a tensor on ``device``, or a new memory-mapped file."""
+        """Empty storage for ``index``: a tensor on ``device``, or a new memory-mapped ``.bin.tmp`` file."""
         dtype = STORAGE_DTYPES[index.dtype]
         if self.directory is None:
             return torch.empty((len(index.stamps), *index.shape), dtype=dtype, device=self.device), None
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"features-{uuid.uuid4().hex[:12]}.bin"
-        storage = torch.from_file(str(target), shared=True, size=index.numel, dtype=dtype)
+        storage = torch.from_file(str(_temporary(target)), shared=True, size=index.numel, dtype=dtype)
         return storage.view(len(index.stamps), *index.shape), target
 
     def _stored(self) -> tuple[_Index | None, torch.Tensor | None]:
@@ -210,28 +251,62 @@ class FeatureCache:
             data = json.loads(path.read_text())
             if data.get("version") != FORMAT_VERSION:
                 raise ValueError(f"format {data.get('version')}, this version reads {FORMAT_VERSION}")
-            stamps = {image: digest for image, digest in data["entries"]}
-            index = _Index(data["key"], data["dtype"], tuple(data["shape"]), stamps)
+            stamps = {image: stamp for image, stamp, _ in data["entries"]}
+            digests = {image: digest for image, _, digest in data["entries"]}
+            index = _Index(data["key"], data["dtype"], tuple(data["shape"]), stamps, digests, data["file"])
             file = self.directory / data["file"]
             dtype = STORAGE_DTYPES[index.dtype]
             if file.stat().st_size != index.numel * dtype.itemsize:
                 raise ValueError("the feature file does not match the index")
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            # JSONDecodeError is a ValueError: a damaged index is rebuilt like a missing one.
             logger.warning("Feature cache at %s is unusable (%s); rebuilding it.", self.directory, error)
             return None, None
         storage = torch.from_file(str(file), shared=False, size=index.numel, dtype=dtype)
         return index, storage.view(len(stamps), *index.shape)
 
     def _save(self, index: _Index, target: Path | None) -> None:
-        """Disk: replace the index atomically (it names the new feature file), then delete the old file."""
+        """Disk: move the finished feature file in place, then replace the index (each atomically), then clean up."""
         if self.directory is None or target is None:
             return
+        os.replace(_temporary(target), target)
         path = self.directory / "index.json"
-        previous = json.loads(path.read_text()).get("file") if path.is_file() else None
         data = {"version": FORMAT_VERSION, "key": index.key, "dtype": index.dtype, "shape": list(index.shape)}
-        data |= {"file": target.name, "entries": [[image, stamp] for image, stamp in index.stamps.items()]}
-        temporary = path.with_suffix(".tmp")
+        entries = [[image, stamp, index.digests[image]] for image, stamp in index.stamps.items()]
+        data |= {"file": target.name, "entries": entries}
+        temporary = _temporary(path)
         temporary.write_text(json.dumps(data))
         os.replace(temporary, path)
-        if previous and previous != target.name:
-            (self.directory / previous).unlink(missing_ok=True)
+        index.file = target.name
+        self._remove_orphans(keep=target.name)
+
+    def _remove_orphans(self, keep: str | None) -> None:
+        """Delete the feature files (finished or not) other than ``keep``: left by replaced caches or killed builds.
+
+        Only under the build lock, which no other build holds then; without a lock (no ``fcntl``) nothing is removed.
+        """
+        if self.directory is None or fcntl is None or not self.directory.is_dir():
+            return
+        for file in self.directory.glob("features-*.bin*"):
+            if file.name != keep:
+                logger.info("Feature cache: removing %s, which no index names (an old or interrupted build).", file)
+                file.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _build_lock(self) -> Iterator[None]:
+        """Hold the folder's build lock (disk caches where ``fcntl`` exists); others wait."""
+        if self.directory is None or fcntl is None:
+            yield
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / "build.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _temporary(path: Path) -> Path:
+    """Name of ``path`` while it is being written."""
+    return path.with_name(path.name + ".tmp")

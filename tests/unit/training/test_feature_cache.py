@@ -172,3 +172,56 @@ def test_fingerprint_changes_with_weights_padding_and_pre_processing() -> None:
     assert changed_weights != key
     apply_static_same_padding(extractor.backbone, 380)
     assert feature_fingerprint(extractor, transform) != changed_weights
+
+
+def _expected(images: list[str]) -> torch.Tensor:
+    return torch.stack([FakeBackbone(images).feature(p) for p in images])
+
+
+def test_disk_entry_damaged_at_the_same_size_is_recomputed_alone(images, tmp_path, caplog) -> None:
+    folder = tmp_path / "disk"
+    FeatureCache(folder).prepare(images, "key", FakeBackbone(images))
+    index = json.loads((folder / "index.json").read_text())
+    feature_file = folder / index["file"]
+    data = bytearray(feature_file.read_bytes())
+    row_bytes = len(data) // len(images)
+    data[2 * row_bytes + 8 : 2 * row_bytes + 16] = b"\xff" * 8  # entry 2 only; NaN in float32
+    feature_file.write_bytes(bytes(data))
+    reopened, backbone = FeatureCache(folder), FakeBackbone(images)
+    with caplog.at_level(logging.WARNING):
+        assert reopened.prepare(images, "key", backbone) == 1
+    assert backbone.calls == [[2]]
+    assert "1 cached entries damaged on disk" in caplog.text
+    assert torch.equal(reopened.lookup(images), _expected(images))
+    assert FeatureCache(folder).prepare(images, "key", FakeBackbone(images)) == 0  # repaired for good
+
+
+def test_a_damaged_index_is_rebuilt_and_reused_afterwards(images, tmp_path, caplog) -> None:
+    folder = tmp_path / "disk"
+    FeatureCache(folder).prepare(images, "key", FakeBackbone(images))
+    (folder / "index.json").write_text('{"version": 3, "key": "ke')  # cut short, e.g. a full disk
+    cache = FeatureCache(folder)
+    with caplog.at_level(logging.WARNING):
+        assert cache.prepare(images, "key", FakeBackbone(images)) == 5
+    assert "unusable" in caplog.text
+    assert torch.equal(cache.lookup(images), _expected(images))
+    assert FeatureCache(folder).prepare(images, "key", FakeBackbone(images)) == 0
+    assert len(list(folder.glob("features-*"))) == 1
+
+
+def test_an_interrupted_build_keeps_the_previous_cache_and_its_files_are_removed(images, tmp_path) -> None:
+    folder = tmp_path / "disk"
+    FeatureCache(folder).prepare(images[:3], "key", FakeBackbone(images[:3]))
+    kept = json.loads((folder / "index.json").read_text())["file"]
+
+    def killed(positions):
+        yield positions[:1], torch.stack([FakeBackbone(images).feature(images[3])])
+        raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of the build
+
+    with pytest.raises(KeyboardInterrupt):
+        FeatureCache(folder).prepare(images, "key", killed)
+    assert json.loads((folder / "index.json").read_text())["file"] == kept  # the index still names the old file
+    (folder / "features-0123456789ab.bin").write_bytes(bytes(720))  # a finished file of a run killed before its index
+    assert len(list(folder.glob("features-*"))) == 3
+    assert FeatureCache(folder).prepare(images[:3], "key", FakeBackbone(images[:3])) == 0
+    assert [file.name for file in folder.glob("features-*")] == [kept]
