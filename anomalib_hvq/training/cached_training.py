@@ -168,6 +168,12 @@ class CachedTraining:
         if dtype not in STORAGE_DTYPES:
             msg = f"feature_cache_dtype must be one of {sorted(STORAGE_DTYPES)}, got {dtype!r}."
             raise ValueError(msg)
+        if directory is not None and Path(directory).exists() and not Path(directory).is_dir():
+            msg = (
+                f"feature_cache_dir={str(directory)!r} is a file, not a folder. Pass a folder (created if missing), "
+                "or None for ./feature_cache/<datamodule name>."
+            )
+            raise ValueError(msg)
         self.directory, self.dtype = directory, dtype
         self.cache: FeatureCache | None = None
         self._datamodule: Any = None

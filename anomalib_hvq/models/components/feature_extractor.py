@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 # 0.99 in TensorFlow's convention, i.e. running statistics move by 1 - 0.99 per batch in PyTorch's, and drop-connect
 # (stochastic depth) on each residual block at rate * block index / number of blocks.
 OFFICIAL_BN_MOMENTUM = 0.01
+# Backbones whose stages are `blocks` (what the extractor taps and truncates after); the official one first.
+SUPPORTED_EXAMPLES = "tf_efficientnet_b4 (official), tf_efficientnet_b0-b7, tf_efficientnet_lite0-4, efficientnet_b0"
 OFFICIAL_DROP_CONNECT_RATE = 0.2
 
 
@@ -86,6 +88,13 @@ class MultiScaleFeatureExtractor(nn.Module):
             msg = f"Backbone {backbone} has no stage with stride {missing}; its strides are {reductions}."
             raise ValueError(msg)
         out_indices = tuple(reductions.index(s) for s in strides)
+        tapped = [probe.feature_info.module_name()[i] for i in out_indices]
+        if not all(name.startswith("blocks.") for name in tapped):
+            msg = (
+                f"Backbone {backbone!r} is not supported: its stages ({tapped}) are not `blocks` of an "
+                f"EfficientNet-style network. Use one of timm's EfficientNet family, e.g. {SUPPORTED_EXAMPLES}."
+            )
+            raise ValueError(msg)
         try:
             model = timm.create_model(
                 backbone,

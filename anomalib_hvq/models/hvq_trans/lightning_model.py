@@ -144,6 +144,9 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             evaluator=evaluator,
             visualizer=visualizer,
         )
+        if num_classes is not None and (isinstance(num_classes, bool) or num_classes < 1):
+            msg = f"num_classes must be at least 1 (or None: one per class name), got {num_classes!r}."
+            raise ValueError(msg)
         if class_names is not None and num_classes is not None and len(class_names) != num_classes:
             msg = f"num_classes={num_classes} but {len(class_names)} class_names were given: {class_names}."
             raise ValueError(msg)

@@ -13,6 +13,13 @@ import torch
 from anomalib.data import InferenceBatch
 from torch import nn
 
+from anomalib_hvq.models.components.arguments import (
+    check_grid,
+    check_heads,
+    check_non_negative,
+    check_positive_ints,
+    check_range,
+)
 from anomalib_hvq.models.components.feature_extractor import MultiScaleFeatureExtractor
 from anomalib_hvq.models.components.input_check import check_model_input
 from anomalib_hvq.models.components.positional_embedding import LearnedPositionalEmbedding2d
@@ -86,6 +93,15 @@ class HVQTransModel(nn.Module):
         codebook_recipe: CodebookRecipe | None = None,
     ) -> None:
         super().__init__()
+        check_positive_ints(
+            num_classes=num_classes, hidden_dim=hidden_dim, num_layers=num_layers, num_heads=num_heads, ffn_dim=ffn_dim
+        )
+        check_positive_ints(num_codes=num_codes)
+        check_heads(hidden_dim, num_heads)
+        check_grid("feature_size", feature_size)
+        check_range("decay", decay, 0.0, 1.0, low_open=True, high_open=True)
+        check_range("dropout", dropout, 0.0, 1.0, low_open=False, high_open=True)
+        check_non_negative(commitment_weight=commitment_weight, ot_weight=ot_weight)
         self.faithfulness = faithfulness = faithfulness or Faithfulness()
         self.feature_extractor = MultiScaleFeatureExtractor(
             backbone,

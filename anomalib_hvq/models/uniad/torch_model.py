@@ -12,6 +12,13 @@ from anomalib.data import InferenceBatch
 from torch import nn
 from torch.nn import functional as F
 
+from anomalib_hvq.models.components.arguments import (
+    check_grid,
+    check_heads,
+    check_non_negative,
+    check_positive_ints,
+    check_range,
+)
 from anomalib_hvq.models.components.feature_extractor import MultiScaleFeatureExtractor
 from anomalib_hvq.models.components.input_check import check_model_input
 from anomalib_hvq.models.components.positional_embedding import LearnedPositionalEmbedding2d
@@ -64,6 +71,20 @@ class UniADModel(nn.Module):
         jitter_prob: float = 1.0,
     ) -> None:
         super().__init__()
+        check_positive_ints(
+            hidden_dim=hidden_dim,
+            num_encoder_layers=num_encoder_layers,
+            num_decoder_layers=num_decoder_layers,
+            num_heads=num_heads,
+            ffn_dim=ffn_dim,
+        )
+        check_heads(hidden_dim, num_heads)
+        check_grid("feature_size", feature_size)
+        if neighbor_size is not None:
+            check_grid("neighbor_size", neighbor_size)
+        check_range("dropout", dropout, 0.0, 1.0, low_open=False, high_open=True)
+        check_range("jitter_prob", jitter_prob, 0.0, 1.0, low_open=False, high_open=False)
+        check_non_negative(jitter_scale=jitter_scale)
         feature_size = tuple(feature_size)
         mask = None if neighbor_size is None else neighbor_mask(feature_size, tuple(neighbor_size))
         # UniAD keeps the backbone in eval mode while training (running BatchNorm statistics, no drop-connect).
