@@ -80,7 +80,8 @@ def checkpoint_model_arguments(
     return init_args, filled
 
 
-def _model_class(model: Any) -> type | None:
+def project_model_class(model: Any) -> type | None:
+    """Return the class a CLI ``model`` config names if it is one of this project's models, else ``None``."""
     class_path = model.get("class_path") if isinstance(model, Namespace) else None
     try:
         cls = import_object(class_path) if class_path else None
@@ -92,7 +93,7 @@ def _model_class(model: Any) -> type | None:
 def fill_model_from_checkpoint(config: Namespace, command_line: Sequence[Any]) -> list[str]:
     """Fill a subcommand's ``model.init_args`` from its ``ckpt_path`` (a local file); returns the names filled."""
     ckpt_path = config.get("ckpt_path")
-    cls = _model_class(config.get("model"))
+    cls = project_model_class(config.get("model"))
     if cls is None or not ckpt_path or not Path(ckpt_path).is_file():
         return []
     saved = cls.upgrade_hyperparameters(saved_hyperparameters(ckpt_path, cls.checkpoint_safe_globals()))

@@ -17,7 +17,7 @@ from torch import nn
 from torch.optim import Optimizer
 from typing_extensions import Self
 
-from anomalib_hvq.metrics import PerCategoryMetrics
+from anomalib_hvq.metrics import PerCategoryMetrics, PredictionTable
 
 from .cached_training import CachedTraining
 from .checkpoint import load_checkpoint_offline, regroup_flat_arguments, saved_hyperparameters
@@ -74,11 +74,12 @@ class UnifiedRecipeMixin:
         return backbone_pre_processor(backbone, image_size)
 
     def configure_callbacks(self) -> Sequence[Callback]:
-        """Add per-category metrics (the papers' protocol) ahead of anomalib's components.
+        """Add per-category metrics (the papers' protocol) ahead of anomalib's components, the prediction table after.
 
-        It must run before the post-processor so that it sees raw, unclamped scores.
+        The metrics must run before the post-processor so that they see raw, unclamped scores; the table of
+        predicted scores and labels after it, so that it holds what exported models give.
         """
-        return [PerCategoryMetrics(), *super().configure_callbacks()]
+        return [PerCategoryMetrics(), *super().configure_callbacks(), PredictionTable()]
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
         """AdamW with ``lr_schedule``: by default the rate divided by 10 after 80% of the epochs (the papers')."""

@@ -8,6 +8,8 @@ width 256), but the checkpoint's, offline. The checkpoints here say `pre_trained
 that does not exist, as one trained on another machine would.
 """
 
+import csv
+import json
 from pathlib import Path
 
 import lightning
@@ -41,19 +43,33 @@ def checkpoint(trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_predicts_exports_and_tests_with_only_model_and_checkpoint(
     checkpoint: Path, tiny_mvtec_root: Path, tmp_path: Path
 ) -> None:
+    """Each command also writes into a versioned folder of its own (`<command>/vN`, `<command>/latest`)."""
     model = ["--model=anomalib_hvq.HVQTrans", f"--ckpt_path={checkpoint}"]
-    predict = _anomalib("predict", *model, f"--data={tiny_mvtec_root / 'grid' / 'test'}", cwd=tmp_path)
+    images = tiny_mvtec_root / "grid" / "test"
+    predict = _anomalib("predict", *model, f"--data={images}", cwd=tmp_path)
     assert predict.returncode == 0, predict.stderr[-3000:]
-    assert list((tmp_path / "results").rglob("broken/*.png")), "predict wrote no images"
+    run = tmp_path / "results" / "HVQTrans" / "predict"
+    assert (run / "latest").resolve() == run / "v0"
+    assert list((run / "v0" / "images").rglob("broken/*.png")), "predict wrote no images"
+    with (run / "v0" / "predictions.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert sorted(Path(row["image_path"]).name for row in rows) == sorted(p.name for p in images.rglob("*.png"))
+    assert {row["label"] for row in rows} <= {"normal", "anomalous"}
+    assert all(0 <= float(row["score"]) <= 1 for row in rows)
+    assert len(json.loads((run / "v0" / "predictions.json").read_text())) == len(rows)
+    for row in rows:  # printed too, one line per image
+        assert f"{float(row['score']):.4f}  {row['label']}" in predict.stdout
 
     export = _anomalib("export", *model, "--export_type=openvino", cwd=tmp_path)
     assert export.returncode == 0, export.stderr[-3000:]
-    assert list((tmp_path / "results").rglob("openvino/model.xml"))
+    assert (tmp_path / "results" / "HVQTrans" / "export" / "latest" / "weights" / "openvino" / "model.xml").is_file()
 
     data = ["--data=anomalib_hvq.data.MultiClassFolder", f"--data.root={tiny_mvtec_root}", "--data.num_workers=0"]
     test = _anomalib("test", *model, *data, cwd=tmp_path)
     assert test.returncode == 0, test.stderr[-3000:]
     assert "image_AUROC/grid" in test.stdout
+    tables = list((tmp_path / "results").rglob("per_category_metrics.md"))
+    assert [table.parent.relative_to(tables[0].parents[2]) for table in tables] == [Path("test/v0")]
 
 
 def _cli(*args: str) -> AnomalibCLI:
