@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -24,6 +25,13 @@ from anomalib_hvq.data.splits import make_synthetic_split, split_per_category
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".PNG", ".jpg", ".JPG", ".jpeg", ".JPEG", ".bmp", ".BMP", ".tif", ".tiff")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one, as PyTorch's loader check uses)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class MultiClassFolder(AnomalibDataModule):
@@ -51,7 +59,8 @@ class MultiClassFolder(AnomalibDataModule):
             Order and duplicates do not matter: :attr:`class_names` is the sorted set.
         train_batch_size: Training batch size.
         eval_batch_size: Validation/test batch size.
-        num_workers: Data loader workers.
+        num_workers: Data loader workers, at most the CPUs this process may use (so a 2-core machine gets 2,
+            not the default 8 and PyTorch's warning about it).
         train_augmentations: Augmentations of training images.
         val_augmentations: Augmentations of validation images.
         test_augmentations: Augmentations of test images.
@@ -96,7 +105,7 @@ class MultiClassFolder(AnomalibDataModule):
         super().__init__(
             train_batch_size=train_batch_size,
             eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
+            num_workers=min(num_workers, available_cpus()),
             train_augmentations=train_augmentations,
             val_augmentations=val_augmentations,
             test_augmentations=test_augmentations,

@@ -36,7 +36,7 @@ class MVTec(MultiClassFolder):
         categories: Subset of the 15 categories; ``None`` uses all.
         train_batch_size: Training batch size.
         eval_batch_size: Validation/test batch size.
-        num_workers: Data loader workers.
+        num_workers: Data loader workers, at most the CPUs this process may use.
         train_augmentations: Augmentations of training images.
         val_augmentations: Augmentations of validation images.
         test_augmentations: Augmentations of test images.

@@ -40,7 +40,7 @@ class Visa(MultiClassFolder):
         categories: Subset of the 12 categories; ``None`` uses all.
         train_batch_size: Training batch size.
         eval_batch_size: Validation/test batch size.
-        num_workers: Data loader workers.
+        num_workers: Data loader workers, at most the CPUs this process may use.
         train_augmentations: Augmentations of training images.
         val_augmentations: Augmentations of validation images.
         test_augmentations: Augmentations of test images.

@@ -110,9 +110,11 @@ class CachedFeatureDataset(Dataset):
         self.batch_type = dataset.collate_fn.__self__
         fields = {field.name for field in dataclasses.fields(self.batch_type)}
         self.paths = [str(path) for path in samples.image_path]
-        self.columns: dict[str, Any] = {"gt_label": torch.as_tensor(samples.label_index.to_numpy(dtype="int64"))}
+        self.columns: dict[str, Any] = {
+            "gt_label": torch.as_tensor(samples.label_index.to_numpy(dtype="int64", copy=True))
+        }
         if "class_index" in fields and "class_index" in samples:
-            self.columns["class_index"] = torch.as_tensor(samples.class_index.to_numpy(dtype="int64"))
+            self.columns["class_index"] = torch.as_tensor(samples.class_index.to_numpy(dtype="int64", copy=True))
         if "category" in fields and "category" in samples:
             self.columns["category"] = [str(name) for name in samples.category]
 

@@ -5,19 +5,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import logging
+import sys
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from anomalib import LearningType
 from anomalib.pre_processing import PreProcessor
 from lightning.pytorch import Callback
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
 from torch.optim import Optimizer
 from typing_extensions import Self
 
-from anomalib_hvq.metrics import PerCategoryMetrics
+from anomalib_hvq.metrics import PerCategoryMetrics, PredictionTable
 from anomalib_hvq.models.components.file_load import check_archive
 from anomalib_hvq.models.components.input_check import naming_images
 
@@ -27,10 +32,30 @@ from .fast_training import FastTraining
 from .numerics import NonFiniteBatches
 from .optimization import LRSchedule, adamw_with_schedule, clip_gradients
 from .pre_processing import backbone_pre_processor
+from .progress_line import EpochProgressLine
 
 # The opset torch's ONNX exporter writes (its operator library starts there). TensorRT 10 and later, ONNX
 # Runtime and OpenVINO read it; TensorRT 8.x stops at 17.
 ONNX_OPSET = 18
+
+# Lightning warns on every fit that modules are in eval mode: here that is the frozen backbone, by design.
+EVAL_MODE_WARNING = r"Found \d+ module\(s\) in eval mode at the start of training"
+# Loggers of torch's ONNX exporter's optimiser: thousands of INFO lines ("Replaced initializer ...") per export.
+ONNX_OPTIMISER_LOGGERS = ("onnx_ir", "onnxscript")
+
+
+@contextlib.contextmanager
+def quiet_loggers(names: Sequence[str], level: int = logging.ERROR) -> Iterator[None]:
+    """Raise the ``names`` loggers' level to ``level`` inside the block, then restore it."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(level, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, levels, strict=True):
+            logger.setLevel(old)
 
 
 class UnifiedRecipeMixin:
@@ -61,6 +86,7 @@ class UnifiedRecipeMixin:
     def on_fit_start(self) -> None:
         """Build the feature cache (if enabled and exact), serve the training set from it, compile if asked."""
         super().on_fit_start()
+        warnings.filterwarnings("ignore", message=EVAL_MODE_WARNING)  # said in our words in on_train_start
         self.cached_training.start(self)
         if self.fast_training.compile_transformer:
             self.model.compile_transformer()
@@ -91,6 +117,17 @@ class UnifiedRecipeMixin:
         with naming_images(getattr(batch, "image_path", None)):
             return super().predict_step(batch, batch_idx, dataloader_idx)
 
+    def on_train_start(self) -> None:
+        """Say once per process why modules are in eval mode (instead of Lightning's generic warning)."""
+        super().on_train_start()
+        frozen = sum(not module.training for module in self.model.modules())
+        if frozen and not getattr(UnifiedRecipeMixin, "_eval_mode_explained", False):
+            UnifiedRecipeMixin._eval_mode_explained = True
+            rank_zero_info(
+                f"{type(self).__name__}: {frozen} modules of the frozen backbone stay in eval mode while training, by "
+                "design (its ImageNet BatchNorm statistics and weights are not trained)."
+            )
+
     def on_fit_end(self) -> None:
         """Hand the datamodule its own training loader back and free the cached features."""
         self.cached_training.stop()
@@ -104,11 +141,14 @@ class UnifiedRecipeMixin:
         return backbone_pre_processor(backbone, image_size)
 
     def configure_callbacks(self) -> Sequence[Callback]:
-        """Add per-category metrics (the papers' protocol) ahead of anomalib's components.
+        """Add per-category metrics (the papers' protocol) ahead of anomalib's components, the prediction table after.
 
-        It must run before the post-processor so that it sees raw, unclamped scores.
+        The metrics must run before the post-processor so that they see raw, unclamped scores; the table of
+        predicted scores and labels after it, so that it holds what exported models give. When stdout is not
+        a terminal (CI, a log file), one plain progress line per epoch (:class:`EpochProgressLine`).
         """
-        return [PerCategoryMetrics(), *super().configure_callbacks()]
+        progress = [] if sys.stdout.isatty() else [EpochProgressLine()]  # the progress bar draws nothing there
+        return [PerCategoryMetrics(), *super().configure_callbacks(), PredictionTable(), *progress]
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
         """AdamW with ``lr_schedule``: by default the rate divided by 10 after 80% of the epochs (the papers')."""
@@ -145,10 +185,13 @@ class UnifiedRecipeMixin:
         anomalib asks for opset 14. torch's exporter writes 18 and then tries to convert the graph down, which
         fails for these models (ONNX has no adapter taking ``Pad`` below 18) and logs the failure with a
         traceback before keeping 18. Asking for 18 writes the same opset without that attempt.
-        ``opset_version`` in ``kwargs`` still wins.
+        ``opset_version`` in ``kwargs`` still wins. Quiet: the exporter's step messages and its optimiser's
+        INFO log (thousands of lines) are off; ``verbose=True`` in ``kwargs`` brings the steps back.
         """
         kwargs.setdefault("opset_version", ONNX_OPSET)
-        return super().to_onnx(export_root, model_file_name, input_size, **kwargs)
+        kwargs.setdefault("verbose", False)
+        with quiet_loggers(ONNX_OPTIMISER_LOGGERS):
+            return super().to_onnx(export_root, model_file_name, input_size, **kwargs)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: str | Path | IO, *args: Any, **kwargs: Any) -> Self:

@@ -135,3 +135,10 @@ def test_grey_rgba_and_mixed_sizes_load_as_rgb(tmp_path: Path) -> None:
     assert batch.image.shape == (2, 3, 64, 64)
     assert batch.gt_mask.shape == (2, 64, 64)
     assert batch.gt_mask.sum(dim=(1, 2)).tolist() == [16 * 16, 0]  # bad/000.png sorts before good/
+
+
+def test_workers_default_to_at_most_the_cpus_the_process_may_use(tiny_mvtec_root: Path, monkeypatch) -> None:
+    monkeypatch.setattr("anomalib_hvq.data.multiclass_folder.available_cpus", lambda: 2)
+    assert MultiClassFolder(root=tiny_mvtec_root).num_workers == 2  # the default 8, on a 2-core machine
+    assert MVTec(root=tiny_mvtec_root).num_workers == 2
+    assert MultiClassFolder(root=tiny_mvtec_root, num_workers=1).num_workers == 1

@@ -29,7 +29,7 @@ class Textures(MultiClassFolder):
         categories: Subset of the 4 categories; ``None`` uses all.
         train_batch_size: Training batch size.
         eval_batch_size: Validation/test batch size.
-        num_workers: Data loader workers.
+        num_workers: Data loader workers, at most the CPUs this process may use.
         train_augmentations: Augmentations of training images.
         val_augmentations: Augmentations of validation images.
         test_augmentations: Augmentations of test images.

@@ -323,6 +323,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
 
     def on_train_start(self) -> None:
         """Start the codebooks from k-means of the training tokens, if the codebook recipe asks for it."""
+        super().on_train_start()
         if self.model.codebook_recipe.kmeans_init:
             self._kmeans_init()
 

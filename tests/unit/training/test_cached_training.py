@@ -5,6 +5,7 @@
 
 import copy
 import logging
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -92,7 +93,9 @@ def test_cache_is_refused_when_features_would_not_be_a_function_of_the_image(tin
 def test_cached_batches_carry_paths_and_classes_but_no_images(tiny_mvtec_root: Path) -> None:
     datamodule = tiny_datamodule(tiny_mvtec_root)
     datamodule.setup()
-    dataset = CachedFeatureDataset(datamodule.train_data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's "The given NumPy array is not writable" (pandas 3 views)
+        dataset = CachedFeatureDataset(datamodule.train_data)
     assert len(dataset) == len(datamodule.train_data) == 9
     indices = [4, 0, 7]
     batch = next(iter(dataset.loader(batch_size=9)))
