@@ -1,0 +1,43 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
+"""benchmarks/score_terms.py: its re-weighted scores agree with the model's own test metrics at those weights."""
+
+import sys
+from pathlib import Path
+
+import pytest
+from anomalib.engine import Engine
+from tiny_hvq import TINY_HVQ
+
+from anomalib_hvq import HVQTrans, Textures
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+import score_terms
+
+
+def image_and_pixel_auroc(report: str, row_start: str) -> tuple[float, float]:
+    row = next(line for line in report.splitlines() if line.startswith(f"| {row_start}"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    return float(cells[1]), float(cells[2])
+
+
+def test_rows_match_the_model_tested_with_those_weights(tmp_path: Path) -> None:
+    root = tmp_path / "textures"
+    data = Textures(root=root, categories=["brick"], train_batch_size=8, eval_batch_size=8, num_workers=0)
+    engine = Engine(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", enable_progress_bar=False, logger=False)
+    model = HVQTrans(**TINY_HVQ)
+    engine.fit(model, datamodule=data)
+    checkpoint = tmp_path / "model.ckpt"
+    engine.trainer.save_checkpoint(checkpoint)
+
+    report = score_terms.main(
+        ["--ckpt", str(checkpoint), "--root", str(root), "--categories", "brick", "--output", str(tmp_path / "out")]
+    )
+
+    for ot_weight, row in ((80.0, "error + 80 x OT (paper)"), (0.0, "reconstruction only")):
+        model.model.anomaly_map.ot_weight = ot_weight
+        tested = engine.test(model, datamodule=data)[0]
+        expected = 100 * tested["image_AUROC/mean"], 100 * tested["pixel_AUROC/mean"]
+        assert image_and_pixel_auroc(report, row) == pytest.approx(expected, abs=0.051), row
+    assert (tmp_path / "out" / "score_terms.md").read_text() == report
