@@ -13,6 +13,11 @@ anomalib's own image reading (``anomalib predict``, inferencers, visualizer) use
 of any bit depth and accept non-ASCII paths (:mod:`anomalib_hvq.data.anomalib_io`).
 """
 
+# The models first: their modules import the training recipe, which imports torch parts from inside
+# anomalib_hvq.models, so entering through the recipe (as the CLI modules below do) would find models/ half-built.
+from anomalib_hvq.models import ClassRouting, HVQTrans, HVQTransModel, UniAD, UniADModel
+
+# isort: split
 from anomalib_hvq.cli_checkpoint import build_model_from_checkpoint_in_cli
 from anomalib_hvq.cli_logging import print_each_log_line_once
 from anomalib_hvq.cli_runs import give_cli_commands_own_run_folders
@@ -20,7 +25,6 @@ from anomalib_hvq.cli_seed import seed_anomalib_cli
 from anomalib_hvq.data import MultiClassFolder, MVTec, Textures, Visa
 from anomalib_hvq.data.anomalib_io import use_project_image_io
 from anomalib_hvq.metrics import PerCategoryMetrics
-from anomalib_hvq.models import ClassRouting, HVQTrans, HVQTransModel, UniAD, UniADModel
 from anomalib_hvq.registry import register_with_anomalib
 
 register_with_anomalib(HVQTrans, UniAD)

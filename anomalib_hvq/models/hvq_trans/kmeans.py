@@ -126,3 +126,17 @@ def _cluster_statistics(
         0, flat, (points * weight.unsqueeze(-1)).flatten(0, 1)
     )
     return counts.view(num_classes, num_centres), sums.view(num_classes, num_centres, dim)
+
+
+def first_per_class(class_index: torch.Tensor, taken: torch.Tensor, limit: int) -> torch.Tensor:
+    """Mask ``(B,)`` of the samples that are among the first ``limit`` of their class.
+
+    Args:
+        class_index: Class per sample ``(B,)``, in stream order.
+        taken: Samples of each class ``(K,)`` seen in earlier batches.
+        limit: Samples wanted per class.
+
+    """
+    same = class_index.unsqueeze(0) == class_index.unsqueeze(1)
+    rank = taken[class_index] + torch.tril(same, diagonal=-1).sum(1)  # rank among the class's samples so far
+    return rank < limit

@@ -36,12 +36,8 @@ from .class_router import ClassRouting
 from .codebook_recipe import CodebookRecipe
 from .codebook_usage import CodebookUsage
 from .faithfulness import Faithfulness
-from .official_checkpoint import (
-    OFFICIAL_MVTEC_CLASSES,
-    convert_official_state_dict,
-    official_arguments,
-    read_official_state_dict,
-)
+from .kmeans import first_per_class
+from .official_checkpoint import read_official_checkpoint
 from .routing_accuracy import RoutingAccuracy
 from .torch_model import HVQTransModel
 
@@ -265,12 +261,9 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             The model, with ground-truth ("oracle") class routing and the official backbone padding.
 
         """
-        class_names = list(class_names or OFFICIAL_MVTEC_CLASSES)
-        state_dict = read_official_state_dict(path) if isinstance(path, str | Path) else path
-        state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
-        converted = convert_official_state_dict(state_dict, len(class_names))
-        module = cls(**{**official_arguments(state_dict, class_names), **kwargs})
-        module.model.load_state_dict(converted, strict=True)
+        arguments, weights = read_official_checkpoint(path, class_names)
+        module = cls(**{**arguments, **kwargs})
+        module.model.load_state_dict(weights, strict=True)
         return module
 
     @classmethod
@@ -295,8 +288,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             if unknown:
                 msg = f"Batch has classes {unknown} unknown to this model (it knows {self.class_names})."
                 raise ValueError(msg)
-            indices = [self.class_names.index(name) for name in categories]
-            return torch.tensor(indices, dtype=torch.long)
+            return torch.tensor([self.class_names.index(name) for name in categories], dtype=torch.long)
         class_index = getattr(batch, "class_index", None)
         if class_index is None and not self._warned_no_class:
             # e.g. anomalib's own single-category datamodules: every image then uses class 0's codebooks.
@@ -339,13 +331,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         with torch.random.fork_rng(devices=[self.device.index or 0] if self.device.type == "cuda" else []):
             for batch in self.trainer.train_dataloader:
                 class_index = self._class_index(batch)
-                if class_index is None:
-                    class_index = torch.zeros(batch.image.shape[0], dtype=torch.long)
-                class_index = class_index.cpu()
-                # Keep the first `limit` images of each class: rank of each image among its class's images so far.
-                same = class_index.unsqueeze(0) == class_index.unsqueeze(1)
-                rank = taken[class_index] + torch.tril(same, diagonal=-1).sum(1)
-                keep = rank < limit
+                class_index = class_index.cpu() if class_index is not None else torch.zeros(len(batch.image)).long()
+                keep = first_per_class(class_index, taken, limit)
                 taken += torch.bincount(class_index[keep], minlength=len(taken))
                 if keep.any():
                     features.append(self._training_features(batch)[keep.to(self.device)])
@@ -360,8 +347,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         features = self.cached_training.features(batch, self.device)
         if features is not None:
             return features
-        images = batch.image.to(self.device)
-        transform = getattr(self.pre_processor, "transform", None) if self.pre_processor else None
+        images, transform = batch.image.to(self.device), getattr(self.pre_processor, "transform", None)
         return self.model.feature_extractor(transform(images) if transform is not None else images)
 
     def on_train_epoch_end(self) -> None:
@@ -392,10 +378,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         if self.routing_accuracy.confusion.sum() == 0:
             return
         names = self.class_names or [str(i) for i in range(self.model.num_classes)]
-        self.log("routing_accuracy", self.routing_accuracy.compute())
-        for name, accuracy in zip(names, self.routing_accuracy.per_class(), strict=True):
-            if not torch.isnan(accuracy):
-                self.log(f"routing_accuracy/{name}", accuracy)
+        self.log_dict(self.routing_accuracy.logged(names))
         table = self.routing_accuracy.table(names)
         logger.info("Routing (%s router) confusion on the test set:\n%s", self.model.routing, table)
         if self._trainer is not None and self.trainer.log_dir is not None and self.trainer.is_global_zero:

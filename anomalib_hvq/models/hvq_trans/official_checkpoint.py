@@ -317,3 +317,20 @@ def official_arguments(state_dict: dict[str, torch.Tensor], class_names: Sequenc
         "class_routing": "oracle",
         **official_dims(state_dict),
     }
+
+
+def read_official_checkpoint(
+    path: str | Path | dict[str, torch.Tensor], class_names: Sequence[str] | None = None
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``HVQTrans`` constructor arguments and the torch model's state dict for an official checkpoint.
+
+    Args:
+        path: Official checkpoint file, e.g. ``ckpt_best.pth.tar``, or its state dict.
+        class_names: Class names in the checkpoint's class-index order; default the 15 MVTec AD classes in the
+            official (alphabetical) order.
+
+    """
+    class_names = list(class_names or OFFICIAL_MVTEC_CLASSES)
+    state_dict = read_official_state_dict(path) if isinstance(path, str | Path) else path
+    state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    return official_arguments(state_dict, class_names), convert_official_state_dict(state_dict, len(class_names))

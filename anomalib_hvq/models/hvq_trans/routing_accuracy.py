@@ -39,6 +39,13 @@ class RoutingAccuracy(Metric):
         totals = self.confusion.sum(1).float()
         return torch.where(totals > 0, self.confusion.diagonal() / totals.clamp(min=1), float("nan"))
 
+    def logged(self, class_names: list[str]) -> dict[str, torch.Tensor]:
+        """``routing_accuracy`` and ``routing_accuracy/<class>`` for each class that had images."""
+        per_class = zip(class_names, self.per_class(), strict=True)
+        return {"routing_accuracy": self.compute()} | {
+            f"routing_accuracy/{name}": accuracy for name, accuracy in per_class if not torch.isnan(accuracy)
+        }
+
     def table(self, class_names: list[str]) -> str:
         """Markdown confusion table: rows are true classes, columns routed classes."""
         lines = [

@@ -5,7 +5,7 @@
 
 import torch
 
-from anomalib_hvq.models.hvq_trans.kmeans import group_by_class, kmeans
+from anomalib_hvq.models.hvq_trans.kmeans import first_per_class, group_by_class, kmeans
 
 
 def clustered_tokens(centres: torch.Tensor, per_centre: int, spread: float, seed: int = 0) -> torch.Tensor:
@@ -51,3 +51,9 @@ def test_kmeans_ignores_padding_and_survives_fewer_points_than_centres():
     assert torch.cdist(found[0], points[0, :2]).min(1).values.max() == 0
     assert counts[0].sum() == 2
     assert counts[1].sum() == 6
+
+
+def test_first_per_class_keeps_the_earliest_samples_of_each_class() -> None:
+    # Class 0 already has one sample taken, so only its first sample here fits a limit of 2; class 1 has room.
+    keep = first_per_class(torch.tensor([0, 1, 0, 0, 1]), taken=torch.tensor([1, 0]), limit=2)
+    assert keep.tolist() == [True, True, False, False, True]

@@ -21,3 +21,10 @@ def test_accuracy_per_class_and_confusion_table() -> None:
     assert "| b | 0 | 2 | 1 | 66.7 |" in table
     metric.reset()
     assert math.isnan(metric.compute().item())
+
+
+def test_logged_values_skip_classes_without_images() -> None:
+    metric = RoutingAccuracy(num_classes=3)
+    metric.update(routed=torch.tensor([0, 1, 0]), target=torch.tensor([0, 0, 1]))  # class 2 has no image
+    logged = {name: float(value) for name, value in metric.logged(["a", "b", "c"]).items()}
+    assert logged == pytest.approx({"routing_accuracy": 1 / 3, "routing_accuracy/a": 0.5, "routing_accuracy/b": 0.0})
