@@ -52,7 +52,11 @@ def dead_fractions(run_dir: Path) -> dict[str, float]:
     """Per-level dead fraction of the last training epoch, from the run's ``fit_metrics.json``."""
     metrics = json.loads((run_dir / "fit_metrics.json").read_text())
     prefix, suffix = "codebook/", "/dead_fraction"
-    return {k[len(prefix) : -len(suffix)]: v for k, v in metrics.items() if k.startswith(prefix) and k.endswith(suffix)}
+    levels = {
+        k[len(prefix) : -len(suffix)]: v for k, v in metrics.items() if k.startswith(prefix) and k.endswith(suffix)
+    }
+    # The file's keys are sorted by name (lower1 ... lower4, top): the table lists the top level first.
+    return dict(sorted(levels.items(), key=lambda item: (item[0] != "top", item[0])))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

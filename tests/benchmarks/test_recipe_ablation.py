@@ -3,6 +3,7 @@
 
 """benchmarks/recipe_ablation.py: each variant switches exactly its part of the recipe; a tiny end-to-end run."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -62,3 +63,10 @@ def test_tiny_run_writes_the_table(tmp_path: Path) -> None:
     assert all(0 <= float(value) <= 100 for value in cells[1:4])
     assert len(cells[4].split(" / ")) == 2  # top + one lower level
     assert (tmp_path / "out" / "ablation.md").read_text() == report
+
+
+def test_dead_fractions_list_the_top_level_first(tmp_path: Path) -> None:
+    metrics = {f"codebook/{level}/dead_fraction": value for level, value in [("lower1", 0.1), ("lower2", 0.2)]}
+    metrics |= {"codebook/top/dead_fraction": 0.9, "codebook/top/perplexity": 3.0, "train_loss": 1.0}
+    (tmp_path / "fit_metrics.json").write_text(json.dumps(metrics, sort_keys=True))
+    assert list(recipe_ablation.dead_fractions(tmp_path).items()) == [("top", 0.9), ("lower1", 0.1), ("lower2", 0.2)]
