@@ -37,14 +37,19 @@ def _tracing() -> bool:
     return torch.compiler.is_compiling() or torch.jit.is_tracing()
 
 
-def check_model_input(images: torch.Tensor) -> None:
-    """Raise :class:`InputError` for a non-float batch ``(B, 3, H, W)``, NaN/inf values or 0-255 values."""
+def check_dtype(images: torch.Tensor) -> None:
+    """Raise :class:`InputError` for a batch that is not floating point (free: no look at the values)."""
     if not images.is_floating_point():
         msg = (
-            f"Images of dtype {images.dtype} cannot be scored (e.g. 0-255 uint8 data). Convert them with "
+            f"Images of dtype {images.dtype} cannot be used (e.g. 0-255 uint8 data). Convert them with "
             f"`images.float() / 255` and normalise them. {FIX}"
         )
         raise InputError(msg)
+
+
+def check_model_input(images: torch.Tensor) -> None:
+    """Raise :class:`InputError` for a non-float batch ``(B, 3, H, W)``, NaN/inf values or 0-255 values."""
+    check_dtype(images)
     if _tracing() or images.numel() == 0:
         return
     # One reduction: NaN propagates through amax, and NaN <= bound is False.
