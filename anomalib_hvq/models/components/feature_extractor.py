@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .backbone_weights import load_backbone_weights, pypi_weight_file
+from .input_check import check_dtype
 from .precision import float32_region
 from .static_padding import apply_static_same_padding
 
@@ -164,6 +165,7 @@ class MultiScaleFeatureExtractor(nn.Module):
         if images.ndim != 4 or images.shape[1] != 3:
             msg = f"Expected RGB images of shape (B, 3, H, W), got {tuple(images.shape)}. Convert them to RGB."
             raise ValueError(msg)
+        check_dtype(images)  # training too: 0-255 integers would train on garbage silently
         with float32_region(images.device.type):
             maps = self.backbone(images.float())
             resized = [F.interpolate(m, size=self.feature_size, mode="bilinear", align_corners=True) for m in maps]

@@ -6,7 +6,7 @@
 A NaN pixel makes the score and map NaN, and a 0-255 image scores as garbage, with no error. The torch
 models take images already scaled to ``[0, 1]`` and normalised by the pre-processor, so every value of a
 real image lies within about ``1 / std`` (< 5 for ImageNet statistics) of zero. The value check is one
-reduction over the batch and one host sync; it is skipped while the model is traced for export (the
+``aminmax`` pass over the batch and one host sync; it is skipped while the model is traced for export (the
 exported graph cannot raise, so the project's inferencers check their inputs instead).
 """
 
@@ -37,18 +37,24 @@ def _tracing() -> bool:
     return torch.compiler.is_compiling() or torch.jit.is_tracing()
 
 
-def check_model_input(images: torch.Tensor) -> None:
-    """Raise :class:`InputError` for a non-float batch ``(B, 3, H, W)``, NaN/inf values or 0-255 values."""
+def check_dtype(images: torch.Tensor) -> None:
+    """Raise :class:`InputError` for a batch that is not floating point (free: no look at the values)."""
     if not images.is_floating_point():
         msg = (
-            f"Images of dtype {images.dtype} cannot be scored (e.g. 0-255 uint8 data). Convert them with "
+            f"Images of dtype {images.dtype} cannot be used (e.g. 0-255 uint8 data). Convert them with "
             f"`images.float() / 255` and normalise them. {FIX}"
         )
         raise InputError(msg)
+
+
+def check_model_input(images: torch.Tensor) -> None:
+    """Raise :class:`InputError` for a non-float batch ``(B, 3, H, W)``, NaN/inf values or 0-255 values."""
+    check_dtype(images)
     if _tracing() or images.numel() == 0:
         return
-    # One reduction: NaN propagates through amax, and NaN <= bound is False.
-    if bool(images.detach().abs().amax() <= MAX_NORMALISED):
+    # One pass (no copy, unlike abs()): NaN propagates through aminmax, and a comparison with NaN is False.
+    low, high = torch.aminmax(images.detach())
+    if bool((high <= MAX_NORMALISED) & (low >= -MAX_NORMALISED)):
         return
     values = images.detach().flatten(1)
     non_finite = (~torch.isfinite(values)).any(1)

@@ -49,6 +49,15 @@ def test_integer_images_are_refused(model: torch.nn.Module, dtype: torch.dtype) 
         model((torch.rand(2, 3, 32, 32) * 255).to(dtype))
 
 
+def test_integer_images_are_refused_in_training_too(model: torch.nn.Module) -> None:
+    model.train()
+    try:
+        with pytest.raises(InputError, match=r"dtype torch.uint8"):
+            model(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    finally:
+        model.eval()
+
+
 def test_clean_images_score_and_the_model_still_exports_with_the_check(model: torch.nn.Module) -> None:
     assert torch.isfinite(model(_images()).pred_score).all()
     program = torch.export.export(model, (_images(),))
