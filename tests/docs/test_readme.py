@@ -5,12 +5,13 @@
 
 The commands are read from the README text itself, in the README's order, so the README cannot drift. What
 the test changes, and only that: placeholders (`<ckpt>` -> the checkpoint the demo command wrote, `<image or
-folder>` -> a demo test folder); training gets tiny settings appended (1 epoch, tiny transformer; for the MVTec
-lines also `pre_trained=false`, since EfficientNet-B4's weights would come from the Hugging Face hub) and runs
-on tiny data (`./datasets/MVTecAD` is a fake 15-category tree); `pip install` runs with `--dry-run --no-index`
-(resolves and builds offline without changing the test's environment); `tox -e <env>` runs that env's commands
-from tox.ini with this interpreter (the env's creation, a multi-GB download, is not repeated), `{posargs}` being
-the tiny settings for `demo` and one fast test file for `test` (the suite itself).
+folder>` -> a demo test folder); training gets tiny settings appended (1 epoch, tiny transformer; runs on the
+demo data use its `brick` category only; for the MVTec lines also `pre_trained=false`, since EfficientNet-B4's
+weights would come from the Hugging Face hub) and runs on tiny data (`./datasets/MVTecAD` is a fake 15-category
+tree); `pip install` runs with `--dry-run --no-index` (resolves and builds offline without changing the test's
+environment); `tox -e <env>` runs that env's commands from tox.ini with this interpreter (the env's creation, a
+multi-GB download, is not repeated), `{posargs}` being the tiny settings for `demo` and one fast test file for
+`test` (the suite itself).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from tiny_hvq import TINY_ARGS, TINY_HVQ
 REPO = Path(__file__).parents[2]
 README = (REPO / "README.md").read_text()
 TRAIN_OVERRIDES = [*TINY_ARGS, "--trainer.max_epochs=1", "--trainer.check_val_every_n_epoch=1", "--data.num_workers=0"]
+# The demo data's runs use one of its four categories: the commands stay as written, the suite stays fast.
+TEXTURES_SUBSET = ["--data.categories=[brick]"]
 PYTHON_TINY = ", ".join(f"{key}={value!r}" for key, value in TINY_HVQ.items() if key not in {"backbone", "pre_trained"})
 FAST_TEST_FILE = "tests/unit/training/test_lr_schedule.py"
 
@@ -114,12 +117,14 @@ class Scratch:
             extra = TRAIN_OVERRIDES if args[0] == "train" else []
             if args[0] in {"test", "export"} and "--data" in args:
                 extra = ["--data.num_workers=0"]
+            if "configs/hvq_trans_demo.yaml" in args or "anomalib_hvq.data.Textures" in args:
+                extra = [*extra, *TEXTURES_SUBSET]
             return _run([str(Path(sys.executable).with_name("anomalib")), *args, *extra], self.root)
         raise AssertionError(f"the README shows a command this test does not know how to run: {shlex.join(words)}")
 
     def run_tox(self, args: list[str]) -> subprocess.CompletedProcess:
         assert args[0] == "-e" and len(args) == 2, args
-        posargs = {"demo": TRAIN_OVERRIDES, "test": [str(REPO / FAST_TEST_FILE)]}[args[1]]
+        posargs = {"demo": TRAIN_OVERRIDES + TEXTURES_SUBSET, "test": [str(REPO / FAST_TEST_FILE)]}[args[1]]
         done = None
         for command in tox_commands(args[1]):
             words = [word for word in command if word != "{posargs}"] + (posargs if "{posargs}" in command else [])
@@ -138,7 +143,11 @@ class Scratch:
     def run_python(self, code: str) -> subprocess.CompletedProcess:
         self.ran.append(code.splitlines()[0] + " ...")
         assert "max_epochs=30" in code and 'HVQTrans(backbone="tf_efficientnet_lite0")' in code
+        assert 'Textures(root="./datasets/textures")' in code
         code = code.replace("max_epochs=30", "max_epochs=1")
+        code = code.replace(
+            'Textures(root="./datasets/textures")', 'Textures(root="./datasets/textures", categories=["brick"])'
+        )
         code = code.replace(
             'HVQTrans(backbone="tf_efficientnet_lite0")', f'HVQTrans(backbone="tf_efficientnet_lite0", {PYTHON_TINY})'
         )
