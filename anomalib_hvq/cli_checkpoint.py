@@ -94,8 +94,12 @@ def fill_model_from_checkpoint(config: Namespace, command_line: Sequence[Any]) -
     """Fill a subcommand's ``model.init_args`` from its ``ckpt_path`` (a local file); returns the names filled."""
     ckpt_path = config.get("ckpt_path")
     cls = project_model_class(config.get("model"))
-    if cls is None or not ckpt_path or not Path(ckpt_path).is_file():
+    if cls is None or not ckpt_path or "://" in str(ckpt_path):
         return []
+    if not Path(ckpt_path).is_file():
+        # Without this the CLI would build the default model and fail on its weight download instead.
+        msg = f"No checkpoint at --ckpt_path {ckpt_path}. Pass the model.ckpt that a training run wrote."
+        raise FileNotFoundError(msg)
     saved = cls.upgrade_hyperparameters(saved_hyperparameters(ckpt_path, cls.checkpoint_safe_globals()))
     _, filled = checkpoint_model_arguments(config.model.init_args, saved, command_line_model_keys(command_line))
     return filled

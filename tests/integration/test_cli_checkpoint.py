@@ -87,6 +87,13 @@ def test_a_legacy_flat_checkpoint_builds_the_model_with_its_grouped_switches(tmp
     assert cli.model.hparams["pre_trained"] is False
 
 
+def test_a_missing_checkpoint_is_named_instead_of_building_the_default_model(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "gone.ckpt"
+    with pytest.raises(FileNotFoundError, match="No checkpoint at --ckpt_path"):
+        _cli("predict", "--model=anomalib_hvq.HVQTrans", f"--ckpt_path={missing}", f"--data={tmp_path}")
+
+
 def test_arguments_on_the_command_line_win_over_the_checkpoint(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     cli = _cli(
