@@ -132,7 +132,13 @@ class ReconstructionProbe:
 
 @torch.no_grad()
 def evaluate(module: LightningModule, trainer: Trainer) -> pd.DataFrame:
-    """Per-category test metrics (categories plus ``mean``) of the model as it is, on raw scores."""
+    """Per-category test metrics (categories plus ``mean``) of the model as it is, on raw scores.
+
+    A model with a score calibration (HVQ-Trans ``calibrate_score=True``) is first calibrated on the validation
+    set, as Lightning's validation would do before testing.
+    """
+    if getattr(getattr(module, "model", None), "score_calibration", False):
+        module.calibrate_score(trainer.datamodule.val_dataloader())
     collector = PerCategoryMetrics(print_table=False)
     for index, batch in enumerate(prepared_batches(module, trainer.datamodule.test_dataloader(), trainer)):
         outputs = module.test_step(batch, index)

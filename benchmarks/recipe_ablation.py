@@ -27,12 +27,14 @@ from compare import SHORT_NAMES, Job, run_isolated
 from anomalib_hvq.metrics.functional import MEAN_ROW
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "hvq_trans_demo.yaml"
-PAPER = {"codebook_recipe": {}, "lr_schedule": {}}  # every switch off: the official behaviour
+PAPER = {"codebook_recipe": {}, "lr_schedule": {}, "calibrate_score": False}  # every switch off: the official code
 VARIANTS: dict[str, dict[str, Any]] = {
     "paper-style": PAPER,
     "+ k-means init": {**PAPER, "codebook_recipe": {"kmeans_init": True}},
     "+ revival": {**PAPER, "codebook_recipe": {"revive_after": "REVIVE"}},
     "+ warm-up/cosine": {**PAPER, "lr_schedule": "SCHEDULE"},
+    "+ score calibration": {**PAPER, "calibrate_score": True},
+    "all but score calibration": {"calibrate_score": False},
     "all (demo config)": {},
 }
 

@@ -9,7 +9,8 @@ reconstruction only, OT only, and ``error + w * OT`` for the weights given. It a
 the *validation* images (normal only, no labels): the one that makes the two terms equally large (ratio of their
 mean token values) and the one that makes them equally spread (ratio of their standard deviations). Nothing here
 selects on the test set; the table only reports it. Routing is the model's own (label-free by default), the
-image score the model's (max of the average-pooled map).
+image score the model's (max of the average-pooled map). For a model with ``calibrate_score=True`` the error term
+is its calibrated one and its own fitted weight gets a row.
 
 Example (the model README's diagnosis):
     python benchmarks/score_terms.py --ckpt results/HVQTrans/textures/all/latest/weights/lightning/model.ckpt \\
@@ -28,28 +29,37 @@ import torch
 from anomalib_hvq import HVQTrans
 from anomalib_hvq.data import Textures
 from anomalib_hvq.metrics.functional import MEAN_ROW, per_category_metrics
-from anomalib_hvq.models.components.reconstruction_score import feature_distance, upsample_and_score
+from anomalib_hvq.models.components.reconstruction_score import upsample_and_score
 from anomalib_hvq.models.hvq_trans.anomaly_map import AnomalyMapGenerator
 
 SHOWN = {"image_AUROC": "image AUROC", "pixel_AUROC": "pixel AUROC", "AUPRO": "AU-PRO"}
 
 
 class TermRecorder(AnomalyMapGenerator):
-    """The model's anomaly-map generator that also keeps both terms per token, ``(B, 1, h, w)`` each."""
+    """The model's anomaly-map generator that also keeps both terms per token, ``(B, 1, h, w)`` each.
+
+    With a calibrated model (``calibrate_score=True``) the error is the calibrated one and the OT term is kept
+    unweighted, so ``error + w * OT`` re-weights exactly what the model sums.
+    """
 
     def __init__(self, original: AnomalyMapGenerator) -> None:
         super().__init__(original.ot_weight, original.pool_size)
+        self.calibration = original.calibration
         self.errors: list[torch.Tensor] = []
         self.ots: list[torch.Tensor] = []
 
-    def forward(
-        self, reconstruction: torch.Tensor, features: torch.Tensor, ot: torch.Tensor, image_size: tuple[int, int]
+    def terms(
+        self,
+        reconstruction: torch.Tensor,
+        features: torch.Tensor,
+        ot: torch.Tensor,
+        class_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Record the terms, then score as the model does."""
-        error = feature_distance(reconstruction, features)
+        """Record the error and the unweighted OT score, then return the model's terms."""
+        error, weighted_ot = super().terms(reconstruction, features, ot, class_index)
         self.errors.append(error.cpu())
         self.ots.append(ot.view_as(error).cpu())
-        return super().forward(reconstruction, features, ot, image_size)
+        return error, weighted_ot
 
     def take(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The recorded ``(error, ot)`` terms ``(N, 1, h, w)`` since the last call."""
@@ -121,13 +131,20 @@ def main(argv: list[str] | None = None) -> str:
     test = record(model, data.test_dataloader())
     matched = float(validation["error"].mean() / validation["ot"].mean())
     spread = float(validation["error"].std() / validation["ot"].std())
+    calibration = model.model.anomaly_map.calibration
+    error_kind = "||rec - feat||" if calibration is None else "calibrated (standardised residual)"
     rows = {"reconstruction only": (1.0, 0.0), "OT only": (0.0, 1.0)}
+    if calibration is not None:
+        rows[f"error + {float(calibration.ot_weight):.1f} x OT (the model's calibrated map)"] = (
+            1.0,
+            float(calibration.ot_weight),
+        )
     rows |= {f"error + {w:g} x OT" + (" (paper)" if w == 80 else ""): (1.0, w) for w in args.weights}
     rows[f"error + {matched:.1f} x OT (equal means on validation)"] = (1.0, matched)
     rows[f"error + {spread:.1f} x OT (equal spreads on validation)"] = (1.0, spread)
     lines = [
         f"Anomaly-score terms of `{args.ckpt}` on `{args.root}` (test set, model's routing; "
-        f"mean of the per-category values, %). Validation (normal) token means: "
+        f"mean of the per-category values, %). Error term: {error_kind}. Validation (normal) token means: "
         f"error {validation['error'].mean():.3f}, OT {validation['ot'].mean():.5f}.",
         "",
         "| score | " + " | ".join(SHOWN.values()) + " |",

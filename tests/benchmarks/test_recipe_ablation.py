@@ -32,17 +32,22 @@ SETTINGS["model_args"] = {}
 
 def test_each_variant_switches_only_its_part() -> None:
     demo_recipe, demo_schedule = CodebookRecipe(**DEMO["codebook_recipe"]), LRSchedule(**DEMO["lr_schedule"])
-    assert demo_recipe.kmeans_init and demo_recipe.revive_after > 0 and demo_schedule.cosine  # the demo has all on
+    # the demo has all on
+    assert demo_recipe.kmeans_init and demo_recipe.revive_after > 0 and demo_schedule.cosine and DEMO["calibrate_score"]
     expected = {
-        "paper-style": (CodebookRecipe(), LRSchedule()),
-        "+ k-means init": (CodebookRecipe(kmeans_init=True), LRSchedule()),
-        "+ revival": (CodebookRecipe(revive_after=demo_recipe.revive_after), LRSchedule()),
-        "+ warm-up/cosine": (CodebookRecipe(), demo_schedule),
-        "all (demo config)": (demo_recipe, demo_schedule),
+        "paper-style": (CodebookRecipe(), LRSchedule(), False),
+        "+ k-means init": (CodebookRecipe(kmeans_init=True), LRSchedule(), False),
+        "+ revival": (CodebookRecipe(revive_after=demo_recipe.revive_after), LRSchedule(), False),
+        "+ warm-up/cosine": (CodebookRecipe(), demo_schedule, False),
+        "+ score calibration": (CodebookRecipe(), LRSchedule(), True),
+        "all but score calibration": (demo_recipe, demo_schedule, False),
+        "all (demo config)": (demo_recipe, demo_schedule, True),
     }
-    for variant, (recipe, schedule) in expected.items():
+    assert set(expected) == set(recipe_ablation.VARIANTS)
+    for variant, (recipe, schedule, calibrated) in expected.items():
         model = built(variant)
-        assert (model.model.codebook_recipe, model.lr_schedule) == (recipe, schedule), variant
+        switches = (model.model.codebook_recipe, model.lr_schedule, model.model.anomaly_map.calibration is not None)
+        assert switches == (recipe, schedule, calibrated), variant
 
 
 def test_tiny_run_writes_the_table(tmp_path: Path) -> None:

@@ -68,6 +68,24 @@ def test_validate_runs(trained) -> None:
     assert engine.validate(model=model, datamodule=datamodule) is not None
 
 
+def test_validation_fits_the_score_calibration_on_its_normal_images(trained) -> None:
+    model, datamodule, engine, _ = trained
+    calibration = model.model.anomaly_map.calibration
+    assert bool(calibration.fitted)
+    weight = float(calibration.ot_weight)
+    assert weight != 80.0
+    seen = []
+    original = model.model.fit_score_calibration
+    model.model.fit_score_calibration = lambda batches: seen.extend(batches) or original(iter(seen))
+    try:
+        engine.validate(model=model, datamodule=datamodule)
+    finally:
+        model.model.fit_score_calibration = original
+    labels = torch.cat([labels for _, _, labels in seen])
+    assert len(labels) == len(datamodule.val_data)  # every validation image was offered; the model keeps label 0
+    assert float(calibration.ot_weight) == weight  # same model, same images: the same calibration
+
+
 def test_checkpoint_reload_gives_identical_predictions(trained) -> None:
     model, datamodule, engine, ckpt = trained
     reference = _predict_scores(engine, model, datamodule)

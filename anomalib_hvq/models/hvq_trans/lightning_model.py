@@ -12,7 +12,7 @@ router (or, in ``oracle`` mode, the ground-truth class) at test time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         decay: Codebook EMA decay.
         commitment_weight: Weight of the commitment loss.
         ot_weight: Weight of the OT score in the anomaly map.
+        calibrate_score: Standardise the residual per class and channel and balance the OT weight, read off the
+            validation set's normal images at each validation (default: off, the paper's score).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         codebook_recipe: Codebook k-means initialisation and dead-code revival (default: neither, official);
@@ -122,6 +124,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         decay: float = 0.99,
         commitment_weight: float = 0.25,
         ot_weight: float = 80.0,
+        calibrate_score: bool = False,
         lr: float = 1e-4,
         weight_decay: float = 1e-4,
         codebook_recipe: CodebookRecipe = CodebookRecipe(),  # noqa: B008 (frozen dataclass, safe as a default)
@@ -165,6 +168,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             faithfulness=faithfulness,
             routing=class_routing,
             codebook_recipe=codebook_recipe,
+            calibrate_score=calibrate_score,
         )
         self.set_class_routing(class_routing)
         self._warned_no_class = False
@@ -221,6 +225,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         hyper_parameters = self.upgrade_hyperparameters(checkpoint.get("hyper_parameters", {}))
         if hyper_parameters.get("class_names"):
             self._set_classes(hyper_parameters["class_names"])
+        self.hparams["calibrate_score"] = bool(hyper_parameters.get("calibrate_score", False))
+        self.model.use_score_calibration(self.hparams["calibrate_score"])
         padding = getattr(hyper_parameters.get("faithfulness"), "backbone_static_padding", None)
         if padding and self.model.faithfulness.backbone_static_padding != padding:
             apply_static_same_padding(self.model.feature_extractor.backbone, padding)
@@ -383,6 +389,19 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         logger.info("Routing (%s router) confusion on the test set:\n%s", self.model.routing, table)
         if self._trainer is not None and self.trainer.log_dir is not None and self.trainer.is_global_zero:
             (Path(self.trainer.log_dir) / "routing_confusion.md").write_text(table)
+
+    def on_validation_epoch_start(self) -> None:
+        """Fit the score calibration (if on) on the validation set before the post-processor sees its scores."""
+        super().on_validation_epoch_start()
+        if self.model.anomaly_map.calibration is not None:
+            self.calibrate_score(self.trainer.val_dataloaders)
+
+    def calibrate_score(self, loader: Iterable[Batch]) -> None:
+        """Fit the score calibration on the normal images (``gt_label`` 0) of ``loader``, with their true classes."""
+        transform = getattr(self.pre_processor, "transform", None) or (lambda images: images)
+        self.model.fit_score_calibration(
+            (transform(batch.image.to(self.device)), self._class_index(batch), batch.gt_label) for batch in loader
+        )
 
     def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Score the batch (used to fit the post-processor's normalisation and thresholds)."""

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,8 +36,19 @@ from .hierarchical_quantizer import HierarchicalCodes, HierarchicalQuantizer
 from .loss import HVQTransLoss, LossTerms
 from .ot_score import ot_score
 from .prototype_decoder import PrototypeDecoder, rename_legacy_decoder_keys
+from .score_calibration import ScoreCalibration
 
 logger = logging.getLogger(__name__)
+
+
+class ScoreTerms(NamedTuple):
+    """What the anomaly map is made of, per image."""
+
+    reconstruction: torch.Tensor  # (B, C, h, w)
+    features: torch.Tensor  # (B, C, h, w)
+    ot: torch.Tensor  # (B, h*w), in float32
+    class_index: torch.Tensor  # (B,), the class scored with
+    routed: torch.Tensor  # (B,), the label-free router's class
 
 
 class TrainingOutput(NamedTuple):
@@ -69,6 +81,8 @@ class HVQTransModel(nn.Module):
             here, since only the caller knows the true class.
         faithfulness: Official-code behaviours to restore (default: none); see :class:`Faithfulness`.
         codebook_recipe: Codebook initialisation and dead-code revival (default: the official neither).
+        calibrate_score: Standardise the residual and balance the OT weight on normal validation images
+            (:class:`ScoreCalibration`, fitted by :meth:`fit_score_calibration`); off: the paper's score.
 
     """
 
@@ -91,6 +105,7 @@ class HVQTransModel(nn.Module):
         routing: ClassRouting | str = ClassRouting.CENTROID,
         faithfulness: Faithfulness | None = None,
         codebook_recipe: CodebookRecipe | None = None,
+        calibrate_score: bool = False,
     ) -> None:
         super().__init__()
         check_positive_ints(
@@ -122,6 +137,7 @@ class HVQTransModel(nn.Module):
         self.decoder = PrototypeDecoder(2 * hidden_dim, num_heads, ffn_dim, num_layers, dropout)
         self.loss = HVQTransLoss(commitment_weight)
         self.anomaly_map = AnomalyMapGenerator(ot_weight)
+        self.score_calibration = calibrate_score
         self.reset_classes(num_classes)
         self._register_load_state_dict_pre_hook(rename_legacy_decoder_keys)
 
@@ -155,6 +171,13 @@ class HVQTransModel(nn.Module):
         )
         self.output_heads = ClassSwitchedLinear(num_classes, 2 * self.hidden_dim, channels)
         self.router = CentroidRouter(num_classes, channels)
+        self.use_score_calibration(self.score_calibration)
+
+    def use_score_calibration(self, enabled: bool) -> None:
+        """Add (unfitted: the paper's score) or remove the score calibration."""
+        self.score_calibration = enabled
+        channels, weight = self.feature_extractor.num_channels, self.anomaly_map.ot_weight
+        self.anomaly_map.calibration = ScoreCalibration(self.num_classes, channels, weight) if enabled else None
 
     @property
     def num_classes(self) -> int:
@@ -247,19 +270,8 @@ class HVQTransModel(nn.Module):
         encoded, pos = self._encode(features)
         return self._decode(self.quantizer(encoded, class_index), pos, class_index, features.shape)
 
-    def predict(
-        self, images: torch.Tensor, class_index: torch.Tensor | None = None
-    ) -> tuple[InferenceBatch, torch.Tensor]:
-        """Score images ``(B, 3, H, W)`` with the given classes ``(B,)`` or, if ``None``, the routed ones.
-
-        Returns:
-            The predictions, and the label-free router's class per image ``(B,)`` (for routing accuracy).
-
-        Raises:
-            InputError: for integer images, NaN/inf or 0-255 values (not checked while traced for export).
-
-        """
-        check_model_input(images)
+    def score_terms(self, images: torch.Tensor, class_index: torch.Tensor | None = None) -> ScoreTerms:
+        """Reconstruction, features and OT score of images ``(B, 3, H, W)`` by the given or the routed classes."""
         features = self.feature_extractor(images)
         encoded, pos = self._encode(features)
         routed = self.route(features, encoded)
@@ -273,11 +285,60 @@ class HVQTransModel(nn.Module):
         levels = list(zip(codes.inputs, self.quantizer.levels, strict=True))
         if not self.faithfulness.ot_all_levels:
             levels = levels[-1:]
-        # The score is the product: never in bfloat16, whatever the inference precision.
         with float32_region(images.device.type):
             ot = sum(ot_score(tokens, level.codebook(class_index), self.num_codes) for tokens, level in levels)
-            anomaly_map, pred_score = self.anomaly_map(reconstruction, features, ot, images.shape[-2:])
-        return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map), routed
+        return ScoreTerms(reconstruction, features, ot, class_index, routed)
+
+    def predict(
+        self, images: torch.Tensor, class_index: torch.Tensor | None = None
+    ) -> tuple[InferenceBatch, torch.Tensor]:
+        """Score images ``(B, 3, H, W)`` with the given classes ``(B,)`` or, if ``None``, the routed ones.
+
+        Returns:
+            The predictions, and the label-free router's class per image ``(B,)`` (for routing accuracy).
+
+        Raises:
+            InputError: for integer images, NaN/inf or 0-255 values (not checked while traced for export).
+
+        """
+        check_model_input(images)
+        terms = self.score_terms(images, class_index)
+        # The score is the product: never in bfloat16, whatever the inference precision.
+        with float32_region(images.device.type):
+            anomaly_map, pred_score = self.anomaly_map(
+                terms.reconstruction, terms.features, terms.ot, images.shape[-2:], terms.class_index
+            )
+        return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map), terms.routed
+
+    @torch.no_grad()
+    def fit_score_calibration(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]
+    ) -> None:
+        """Fit the score calibration (``calibrate_score=True``) on the normal images of ``batches``.
+
+        Args:
+            batches: Pre-processed images ``(B, 3, H, W)``, their classes ``(B,)`` (``None``: routed) and labels
+                ``(B,)`` (``None``: all normal); only label-0 images count.
+
+        """
+        if self.anomaly_map.calibration is None:
+            msg = "This model was built without score calibration (calibrate_score=False)."
+            raise RuntimeError(msg)
+        residuals, ots, classes = [], [], []
+        for images, class_index, labels in batches:
+            normal = torch.ones(len(images), dtype=torch.bool) if labels is None else labels.cpu() == 0
+            if not normal.any():
+                continue
+            terms = self.score_terms(
+                images[normal.to(images.device)], None if class_index is None else class_index[normal]
+            )
+            residuals.append(terms.reconstruction.float() - terms.features.float())
+            ots.append(terms.ot.view(len(terms.ot), 1, *terms.features.shape[-2:]))
+            classes.append(terms.class_index)
+        if not classes:
+            logger.warning("Score calibration: no normal validation image; the score stays uncalibrated.")
+            return
+        self.anomaly_map.calibration.fit(torch.cat(residuals), torch.cat(ots), torch.cat(classes))
 
     def forward(self, images: torch.Tensor, class_index: torch.Tensor | None = None) -> torch.Tensor | InferenceBatch:
         """Training loss (train mode) or anomaly predictions (eval mode).

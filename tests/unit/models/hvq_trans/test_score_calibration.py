@@ -1,0 +1,106 @@
+# Copyright (C) 2026 anomalib-hvq contributors
+# SPDX-License-Identifier: Apache-2.0
+
+"""Score calibration: residuals standardised per class and channel, OT weighted to the error's spread."""
+
+import pytest
+import torch
+from tiny_hvq import TINY_HVQ
+
+from anomalib_hvq.models.hvq_trans import HVQTransModel
+from anomalib_hvq.models.hvq_trans.anomaly_map import AnomalyMapGenerator
+from anomalib_hvq.models.hvq_trans.score_calibration import ScoreCalibration
+
+
+def calibrated_generator(num_classes: int = 2, channels: int = 3) -> AnomalyMapGenerator:
+    generator = AnomalyMapGenerator(ot_weight=80.0, pool_size=1)
+    generator.calibration = ScoreCalibration(num_classes, channels, ot_weight=80.0)
+    return generator
+
+
+def test_unfitted_calibration_is_the_papers_score() -> None:
+    torch.manual_seed(0)
+    reconstruction, features, ot = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4), torch.rand(2, 16)
+    paper = AnomalyMapGenerator(ot_weight=80.0, pool_size=1)(reconstruction, features, ot, (8, 8))
+    calibrated = calibrated_generator()(reconstruction, features, ot, (8, 8), torch.tensor([0, 1]))
+    torch.testing.assert_close(calibrated, paper)
+
+
+def test_fit_standardises_each_class_and_channel_and_balances_the_terms() -> None:
+    torch.manual_seed(0)
+    # Class 0's channels have very different offsets and spreads; class 1 another set.
+    offsets = torch.tensor([[5.0, -2.0, 0.0], [0.0, 1.0, 3.0]])
+    spreads = torch.tensor([[100.0, 1.0, 0.1], [2.0, 20.0, 0.5]])
+    class_index = torch.tensor([0, 0, 0, 1, 1, 1])
+    noise = torch.randn(6, 3, 4, 4)
+    residual = offsets[class_index][:, :, None, None] + spreads[class_index][:, :, None, None] * noise
+    ot = 0.01 * torch.rand(6, 1, 4, 4)
+    generator = calibrated_generator()
+    generator.calibration.fit(residual, ot, class_index)
+
+    for k in (0, 1):
+        tokens = residual[class_index == k].permute(1, 0, 2, 3).flatten(1)  # (C, tokens of class k)
+        torch.testing.assert_close(generator.calibration.residual_mean[k], tokens.mean(1))
+        torch.testing.assert_close(generator.calibration.residual_scale[k], tokens.std(1))
+    error, weighted_ot = generator.terms(residual, torch.zeros_like(residual), ot.flatten(1), class_index)
+    # The standardised error no longer follows the widest channel: per class it is about sqrt(C) on average.
+    assert error.mean().item() == pytest.approx(3**0.5, rel=0.2)
+    torch.testing.assert_close(error.std(), weighted_ot.std())
+    assert bool(generator.calibration.fitted)
+
+
+def test_class_without_validation_images_gets_the_pooled_statistics() -> None:
+    torch.manual_seed(0)
+    residual, ot = 3.0 + 2.0 * torch.randn(4, 3, 4, 4), torch.rand(4, 1, 4, 4)
+    calibration = ScoreCalibration(num_classes=2, channels=3, ot_weight=80.0)
+    calibration.fit(residual, ot, torch.zeros(4, dtype=torch.long))
+    torch.testing.assert_close(calibration.residual_mean[1], calibration.residual_mean[0])
+    torch.testing.assert_close(calibration.residual_scale[1], calibration.residual_scale[0])
+
+
+def test_constant_channel_gets_a_floor_not_an_infinite_score() -> None:
+    residual = torch.randn(2, 3, 4, 4)
+    residual[:, 1] = 0.5  # reconstructed with the same offset everywhere
+    calibration = ScoreCalibration(num_classes=1, channels=3, ot_weight=80.0)
+    calibration.fit(residual, torch.rand(2, 1, 4, 4), torch.zeros(2, dtype=torch.long))
+    assert calibration.residual_scale[0, 1] > 0
+    shifted = residual.clone()
+    shifted[:, 1] = 0.6
+    assert torch.isfinite(calibration.error(shifted, torch.zeros(2, dtype=torch.long))).all()
+
+
+def test_calibrated_map_needs_the_class() -> None:
+    with pytest.raises(ValueError, match="class"):
+        calibrated_generator()(torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2), torch.zeros(1, 4), (4, 4))
+
+
+def tiny_model(**kwargs: object) -> HVQTransModel:
+    torch.manual_seed(0)
+    return HVQTransModel(num_classes=2, feature_size=(4, 4), **TINY_HVQ, **kwargs).eval()
+
+
+def test_model_fits_on_normal_images_only_and_saves_the_calibration() -> None:
+    model = tiny_model(calibrate_score=True)
+    torch.manual_seed(1)
+    normal, classes = torch.randn(4, 3, 64, 64), torch.tensor([0, 0, 1, 1])
+    anomalous = 50.0 * torch.randn(2, 3, 64, 64)
+    model.fit_score_calibration([(normal, classes, None)])
+    fitted = {key: value.clone() for key, value in model.anomaly_map.calibration.state_dict().items()}
+    model.use_score_calibration(True)  # a fresh, unfitted calibration
+    mixed_labels = torch.tensor([0, 1, 0, 0, 1, 0])
+    mixed = torch.cat([normal[:1], anomalous[:1], normal[1:3], anomalous[1:], normal[3:]])
+    model.fit_score_calibration([(mixed, torch.tensor([0, 0, 0, 1, 1, 1]), mixed_labels)])
+    for key, value in model.anomaly_map.calibration.state_dict().items():
+        torch.testing.assert_close(value, fitted[key], msg=key)
+    assert float(model.anomaly_map.calibration.ot_weight) != 80.0
+
+    restored = tiny_model(calibrate_score=True)
+    restored.load_state_dict(model.state_dict())
+    images = torch.randn(2, 3, 64, 64)
+    torch.testing.assert_close(restored.predict(images)[0].pred_score, model.predict(images)[0].pred_score)
+    assert restored.predict(images)[0].pred_score.ne(tiny_model().predict(images)[0].pred_score).all()
+
+
+def test_model_without_calibration_refuses_to_fit() -> None:
+    with pytest.raises(RuntimeError, match="calibrate_score"):
+        tiny_model().fit_score_calibration([])
