@@ -48,15 +48,10 @@ class TermRecorder(AnomalyMapGenerator):
         self.errors: list[torch.Tensor] = []
         self.ots: list[torch.Tensor] = []
 
-    def terms(
-        self,
-        reconstruction: torch.Tensor,
-        features: torch.Tensor,
-        ot: torch.Tensor,
-        class_index: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Record the error and the unweighted OT score, then return the model's terms."""
-        error, weighted_ot = super().terms(reconstruction, features, ot, class_index)
+    def terms(self, *args: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Record the error and the unweighted OT score (third argument), then return the model's terms."""
+        error, weighted_ot = super().terms(*args)
+        ot = args[2]
         self.errors.append(error.cpu())
         self.ots.append(ot.view_as(error).cpu())
         return error, weighted_ot
@@ -139,7 +134,8 @@ def main(argv: list[str] | None = None) -> str:
             1.0,
             float(calibration.ot_weight),
         )
-    rows |= {f"error + {w:g} x OT" + (" (paper)" if w == 80 else ""): (1.0, w) for w in args.weights}
+    paper = " (paper)" if calibration is None else ""  # the paper's weight belongs to the paper's error term
+    rows |= {f"error + {w:g} x OT" + (paper if w == 80 else ""): (1.0, w) for w in args.weights}
     rows[f"error + {matched:.1f} x OT (equal means on validation)"] = (1.0, matched)
     rows[f"error + {spread:.1f} x OT (equal spreads on validation)"] = (1.0, spread)
     lines = [

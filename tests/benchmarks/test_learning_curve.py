@@ -3,6 +3,7 @@
 
 """benchmarks/learning_curve.py: per-epoch rows, evaluations at the chosen epochs, the mean-map baseline, the report."""
 
+import inspect
 import json
 import sys
 from dataclasses import dataclass
@@ -18,8 +19,11 @@ from matplotlib import image as mpimg
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import learning_curve
 
+from anomalib_hvq import HVQTrans
+
 CONFIGS = Path(__file__).parents[2] / "configs"
-TINY_HVQ = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 32, "num_codes": 8}
+# Score calibration on: the curve must calibrate before each of its own test passes, as validation does.
+TINY_HVQ = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 32, "num_codes": 8, "calibrate_score": True}
 
 
 def run(root: Path, output: Path, *models: str) -> pd.DataFrame:
@@ -38,10 +42,19 @@ def run(root: Path, output: Path, *models: str) -> pd.DataFrame:
 
 
 def test_curve_has_a_row_per_epoch_evaluations_at_the_chosen_epochs_and_a_report(
-    tiny_mvtec_root: Path, tmp_path: Path
+    tiny_mvtec_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     output = tmp_path / "curves"
+    callers = []
+    calibrate = HVQTrans.calibrate_score
+
+    def record(module: HVQTrans, loader) -> None:
+        callers.append(inspect.stack()[1].function)
+        calibrate(module, loader)
+
+    monkeypatch.setattr(HVQTrans, "calibrate_score", record)
     run(tiny_mvtec_root, output, str(CONFIGS / "hvq_trans_paper_demo.yaml"))
+    assert callers.count("evaluate") == 2  # before the test passes after epochs 2 and 3
     # A second invocation into the same folder adds its model to the report (runs side by side add up).
     table = run(tiny_mvtec_root, output, "patchcore")
 

@@ -41,3 +41,24 @@ def test_rows_match_the_model_tested_with_those_weights(tmp_path: Path) -> None:
         expected = 100 * tested["image_AUROC/mean"], 100 * tested["pixel_AUROC/mean"]
         assert image_and_pixel_auroc(report, row) == pytest.approx(expected, abs=0.051), row
     assert (tmp_path / "out" / "score_terms.md").read_text() == report
+
+
+def test_a_calibrated_model_gets_its_own_row_matching_its_test(tmp_path: Path) -> None:
+    root = tmp_path / "textures"
+    data = Textures(root=root, categories=["brick"], train_batch_size=8, eval_batch_size=8, num_workers=0)
+    engine = Engine(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", enable_progress_bar=False, logger=False)
+    model = HVQTrans(**TINY_HVQ, calibrate_score=True)
+    engine.fit(model, datamodule=data)
+    checkpoint = tmp_path / "model.ckpt"
+    engine.trainer.save_checkpoint(checkpoint)
+
+    report = score_terms.main(
+        ["--ckpt", str(checkpoint), "--root", str(root), "--categories", "brick", "--output", str(tmp_path / "out")]
+    )
+
+    weight = float(model.model.anomaly_map.calibration.ot_weight)
+    assert "(paper)" not in report  # 80 is not the paper's weight for a standardised error
+    tested = engine.test(model, datamodule=data)[0]
+    expected = 100 * tested["image_AUROC/mean"], 100 * tested["pixel_AUROC/mean"]
+    row = f"error + {weight:.1f} x OT (the model's calibrated map)"
+    assert image_and_pixel_auroc(report, row) == pytest.approx(expected, abs=0.051)

@@ -65,14 +65,7 @@ class AnomalyMapGenerator(nn.Module):
         image_size: tuple[int, int],
         class_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score features.
-
-        Args:
-            reconstruction: Reconstructed features, ``(B, C, h, w)``.
-            features: Backbone features, ``(B, C, h, w)``.
-            ot: OT score per token, ``(B, h*w)``.
-            image_size: ``(H, W)`` of the input images.
-            class_index: Class each sample was scored with, ``(B,)``; needed with a calibration only.
+        """Sum the :meth:`terms` and upsample them to ``image_size`` ``(H, W)``.
 
         Returns:
             Anomaly map ``(B, 1, H, W)`` and image score ``(B,)``.

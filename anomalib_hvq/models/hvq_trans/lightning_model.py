@@ -12,7 +12,7 @@ router (or, in ``oracle`` mode, the ground-truth class) at test time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from .class_router import ClassRouting
 from .codebook_recipe import CodebookRecipe
 from .codebook_usage import CodebookUsage
 from .faithfulness import Faithfulness
-from .kmeans import first_per_class
+from .kmeans import gather_per_class
 from .official_checkpoint import read_official_checkpoint
 from .routing_accuracy import RoutingAccuracy
 from .torch_model import HVQTransModel
@@ -96,6 +96,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         ...     backbone="tf_efficientnet_lite0", hidden_dim=128, ffn_dim=512, num_codes=128, lr=3e-4, decay=0.95,
         ...     dropout=0.0, codebook_recipe=CodebookRecipe(kmeans_init=True, revive_after=20),
         ...     lr_schedule=LRSchedule(cosine=True, warmup_steps=20), fast_training=FastTraining(feature_cache=True),
+        ...     calibrate_score=True,
         ... )
         >>> model.model.quantizer.top.embed.shape  # (classes, codes, width): classes come from the datamodule
         torch.Size([1, 128, 128])
@@ -331,30 +332,28 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         One pass over the training loader (served from the feature cache when it is on), under a forked random
         state, so that the training run shuffles exactly as it would without this pass.
         """
-        limit = self.model.codebook_recipe.kmeans_images_per_class
-        taken = torch.zeros(self.model.num_classes, dtype=torch.long)
-        features, classes = [], []
-        with torch.random.fork_rng(devices=[self.device.index or 0] if self.device.type == "cuda" else []):
+
+        def stream() -> Iterator[tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]]:
             for batch in self.trainer.train_dataloader:
                 class_index = self._class_index(batch)
                 class_index = class_index.cpu() if class_index is not None else torch.zeros(len(batch.image)).long()
-                keep = first_per_class(class_index, taken, limit)
-                taken += torch.bincount(class_index[keep], minlength=len(taken))
-                if keep.any():
-                    features.append(self._training_features(batch)[keep.to(self.device)])
-                    classes.append(class_index[keep])
-                if bool((taken >= limit).all()):
-                    break
-            self.model.kmeans_init(torch.cat(features), torch.cat(classes).to(self.device))
+                yield class_index, lambda keep, batch=batch: self._training_features(batch)[keep.to(self.device)]
+
+        limit = self.model.codebook_recipe.kmeans_images_per_class
+        with torch.random.fork_rng(devices=[self.device.index or 0] if self.device.type == "cuda" else []):
+            features, classes, taken = gather_per_class(stream(), self.model.num_classes, limit)
+            self.model.kmeans_init(features, classes.to(self.device))
         logger.info("Codebooks initialised by k-means on the tokens of %s training images per class.", taken.tolist())
 
     def _training_features(self, batch: Batch) -> torch.Tensor:
         """Backbone features ``(B, C, h, w)`` of a training batch: from the cache, else from its images."""
         features = self.cached_training.features(batch, self.device)
-        if features is not None:
-            return features
-        images, transform = batch.image.to(self.device), getattr(self.pre_processor, "transform", None)
-        return self.model.feature_extractor(transform(images) if transform is not None else images)
+        return features if features is not None else self.model.feature_extractor(self._pre_processed(batch.image))
+
+    def _pre_processed(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, 3, H, W)`` on the model's device, pre-processed (for passes outside the trainer's loops)."""
+        transform = getattr(self.pre_processor, "transform", None)
+        return transform(images.to(self.device)) if transform is not None else images.to(self.device)
 
     def on_train_epoch_end(self) -> None:
         """Log codebook usage of the epoch and how many dead codes were revived in it."""
@@ -398,10 +397,8 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
 
     def calibrate_score(self, loader: Iterable[Batch]) -> None:
         """Fit the score calibration on the normal images (``gt_label`` 0) of ``loader``, with their true classes."""
-        transform = getattr(self.pre_processor, "transform", None) or (lambda images: images)
-        self.model.fit_score_calibration(
-            (transform(batch.image.to(self.device)), self._class_index(batch), batch.gt_label) for batch in loader
-        )
+        batches = ((self._pre_processed(batch.image), self._class_index(batch), batch.gt_label) for batch in loader)
+        self.model.fit_score_calibration(batches)
 
     def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Score the batch (used to fit the post-processor's normalisation and thresholds)."""
