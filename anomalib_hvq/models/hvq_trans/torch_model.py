@@ -320,6 +320,9 @@ class HVQTransModel(nn.Module):
             batches: Pre-processed images ``(B, 3, H, W)``, their classes ``(B,)`` (``None``: routed) and labels
                 ``(B,)`` (``None``: all normal); only label-0 images count.
 
+        Raises:
+            InputError: for images that :meth:`predict` refuses (NaN/inf, integer or 0-255 values).
+
         """
         if self.anomaly_map.calibration is None:
             msg = "This model was built without score calibration (calibrate_score=False)."
@@ -329,9 +332,9 @@ class HVQTransModel(nn.Module):
             normal = torch.ones(len(images), dtype=torch.bool) if labels is None else labels.cpu() == 0
             if not normal.any():
                 continue
-            terms = self.score_terms(
-                images[normal.to(images.device)], None if class_index is None else class_index[normal]
-            )
+            images = images[normal.to(images.device)]
+            check_model_input(images)  # a NaN image would make every calibrated score NaN: the predict error
+            terms = self.score_terms(images, None if class_index is None else class_index[normal])
             residuals.append(terms.reconstruction.float() - terms.features.float())
             ots.append(terms.ot.view(len(terms.ot), 1, *terms.features.shape[-2:]))
             classes.append(terms.class_index)

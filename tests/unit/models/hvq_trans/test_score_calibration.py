@@ -7,6 +7,7 @@ import pytest
 import torch
 from tiny_hvq import TINY_HVQ
 
+from anomalib_hvq.models.components.input_check import InputError
 from anomalib_hvq.models.hvq_trans import HVQTransModel
 from anomalib_hvq.models.hvq_trans.anomaly_map import AnomalyMapGenerator
 from anomalib_hvq.models.hvq_trans.score_calibration import ScoreCalibration
@@ -104,3 +105,12 @@ def test_model_fits_on_normal_images_only_and_saves_the_calibration() -> None:
 def test_model_without_calibration_refuses_to_fit() -> None:
     with pytest.raises(RuntimeError, match="calibrate_score"):
         tiny_model().fit_score_calibration([])
+
+
+def test_a_nan_validation_image_is_refused_not_turned_into_nan_scores() -> None:
+    model = tiny_model(calibrate_score=True)
+    images = torch.randn(2, 3, 64, 64)
+    images[1, 0, 5, 5] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        model.fit_score_calibration([(images, torch.tensor([0, 1]), None)])
+    assert not bool(model.anomaly_map.calibration.fitted)
