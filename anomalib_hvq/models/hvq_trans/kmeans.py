@@ -10,8 +10,6 @@ picks and the Lloyd iterations, as k-means itself needs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 import torch
 
 
@@ -142,31 +140,3 @@ def first_per_class(class_index: torch.Tensor, taken: torch.Tensor, limit: int) 
     same = class_index.unsqueeze(0) == class_index.unsqueeze(1)
     rank = taken[class_index] + torch.tril(same, diagonal=-1).sum(1)  # rank among the class's samples so far
     return rank < limit
-
-
-def gather_per_class(
-    batches: Iterable[tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]], num_classes: int, limit: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Features of the first ``limit`` samples of each class in a stream of batches.
-
-    Args:
-        batches: Per batch, its classes ``(B,)`` on the CPU and a function that returns the features of the samples
-            a mask ``(B,)`` selects (called only when it selects some, so full classes cost no feature pass).
-        num_classes: Number of classes K.
-        limit: Samples wanted per class; the stream is left as soon as every class has them.
-
-    Returns:
-        The features ``(N, ...)``, their classes ``(N,)`` and the samples taken per class ``(K,)``.
-
-    """
-    taken = torch.zeros(num_classes, dtype=torch.long)
-    features, classes = [], []
-    for class_index, features_of in batches:
-        keep = first_per_class(class_index, taken, limit)
-        taken += torch.bincount(class_index[keep], minlength=num_classes)
-        if keep.any():
-            features.append(features_of(keep))
-            classes.append(class_index[keep])
-        if bool((taken >= limit).all()):
-            break
-    return torch.cat(features), torch.cat(classes), taken

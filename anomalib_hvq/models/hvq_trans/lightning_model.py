@@ -12,7 +12,7 @@ router (or, in ``oracle`` mode, the ground-truth class) at test time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from .class_router import ClassRouting
 from .codebook_recipe import CodebookRecipe
 from .codebook_usage import CodebookUsage
 from .faithfulness import Faithfulness
-from .kmeans import gather_per_class
+from .kmeans import first_per_class
 from .official_checkpoint import read_official_checkpoint
 from .routing_accuracy import RoutingAccuracy
 from .torch_model import HVQTransModel
@@ -227,7 +227,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         if hyper_parameters.get("class_names"):
             self._set_classes(hyper_parameters["class_names"])
         self.hparams["calibrate_score"] = bool(hyper_parameters.get("calibrate_score", False))
-        self.model.use_score_calibration(self.hparams["calibrate_score"])
+        self.model.use_score_calibration(self.hparams["calibrate_score"])  # its buffers are in the state dict
         padding = getattr(hyper_parameters.get("faithfulness"), "backbone_static_padding", None)
         if padding and self.model.faithfulness.backbone_static_padding != padding:
             apply_static_same_padding(self.model.feature_extractor.backbone, padding)
@@ -332,17 +332,21 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         One pass over the training loader (served from the feature cache when it is on), under a forked random
         state, so that the training run shuffles exactly as it would without this pass.
         """
-
-        def stream() -> Iterator[tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]]:
+        limit = self.model.codebook_recipe.kmeans_images_per_class
+        taken = torch.zeros(self.model.num_classes, dtype=torch.long)
+        features, classes = [], []
+        with torch.random.fork_rng(devices=[self.device.index or 0] if self.device.type == "cuda" else []):
             for batch in self.trainer.train_dataloader:
                 class_index = self._class_index(batch)
                 class_index = class_index.cpu() if class_index is not None else torch.zeros(len(batch.image)).long()
-                yield class_index, lambda keep, batch=batch: self._training_features(batch)[keep.to(self.device)]
-
-        limit = self.model.codebook_recipe.kmeans_images_per_class
-        with torch.random.fork_rng(devices=[self.device.index or 0] if self.device.type == "cuda" else []):
-            features, classes, taken = gather_per_class(stream(), self.model.num_classes, limit)
-            self.model.kmeans_init(features, classes.to(self.device))
+                keep = first_per_class(class_index, taken, limit)
+                taken += torch.bincount(class_index[keep], minlength=len(taken))
+                if keep.any():
+                    features.append(self._training_features(batch)[keep.to(self.device)])
+                    classes.append(class_index[keep])
+                if bool((taken >= limit).all()):
+                    break
+            self.model.kmeans_init(torch.cat(features), torch.cat(classes).to(self.device))
         logger.info("Codebooks initialised by k-means on the tokens of %s training images per class.", taken.tolist())
 
     def _training_features(self, batch: Batch) -> torch.Tensor:
@@ -392,7 +396,7 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
     def on_validation_epoch_start(self) -> None:
         """Fit the score calibration (if on) on the validation set before the post-processor sees its scores."""
         super().on_validation_epoch_start()
-        if self.model.anomaly_map.calibration is not None:
+        if self.model.score_calibration:
             self.calibrate_score(self.trainer.val_dataloaders)
 
     def calibrate_score(self, loader: Iterable[Batch]) -> None:

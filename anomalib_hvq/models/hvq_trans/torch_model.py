@@ -137,8 +137,8 @@ class HVQTransModel(nn.Module):
         self.decoder = PrototypeDecoder(2 * hidden_dim, num_heads, ffn_dim, num_layers, dropout)
         self.loss = HVQTransLoss(commitment_weight)
         self.anomaly_map = AnomalyMapGenerator(ot_weight)
-        self.score_calibration = calibrate_score
         self.reset_classes(num_classes)
+        self.use_score_calibration(calibrate_score)
         self._register_load_state_dict_pre_hook(rename_legacy_decoder_keys)
 
     @property
@@ -171,11 +171,15 @@ class HVQTransModel(nn.Module):
         )
         self.output_heads = ClassSwitchedLinear(num_classes, 2 * self.hidden_dim, channels)
         self.router = CentroidRouter(num_classes, channels)
-        self.use_score_calibration(self.score_calibration)
+        self.use_score_calibration(self.score_calibration)  # a new, unfitted one for the new class count
+
+    @property
+    def score_calibration(self) -> bool:
+        """Whether the anomaly map is calibrated (``calibrate_score=True``)."""
+        return self.anomaly_map.calibration is not None
 
     def use_score_calibration(self, enabled: bool) -> None:
         """Add (unfitted: the paper's score) or remove the score calibration."""
-        self.score_calibration = enabled
         channels, weight = self.feature_extractor.num_channels, self.anomaly_map.ot_weight
         self.anomaly_map.calibration = ScoreCalibration(self.num_classes, channels, weight) if enabled else None
 
@@ -324,7 +328,7 @@ class HVQTransModel(nn.Module):
             InputError: for images that :meth:`predict` refuses (NaN/inf, integer or 0-255 values).
 
         """
-        if self.anomaly_map.calibration is None:
+        if not self.score_calibration:
             msg = "This model was built without score calibration (calibrate_score=False)."
             raise RuntimeError(msg)
         residuals, ots, classes = [], [], []
