@@ -157,11 +157,14 @@ class LearningCurve(Callback):
     Args:
         eval_epochs: 1-based epochs after which the test set is evaluated (the last epoch always is).
         output_dir: Folder for ``curve.csv`` and ``per_category.csv``.
+        stop_epoch: Stop training after this 1-based epoch; the learning-rate schedule stays that of the
+            trainer's ``max_epochs`` (the first epochs of a longer run). ``None``: train to ``max_epochs``.
 
     """
 
-    def __init__(self, eval_epochs: Sequence[int], output_dir: str | Path) -> None:
+    def __init__(self, eval_epochs: Sequence[int], output_dir: str | Path, stop_epoch: int | None = None) -> None:
         self.eval_epochs = set(eval_epochs)
+        self.stop_epoch = stop_epoch
         self.output_dir = Path(output_dir)
         self.rows: list[dict[str, Any]] = []
         self.per_category: list[pd.DataFrame] = []
@@ -194,6 +197,8 @@ class LearningCurve(Callback):
             "train_s": self._train_s,
             "lr": lr,
         }
+        if self.stop_epoch is not None and trainer.current_epoch + 1 >= self.stop_epoch:
+            trainer.should_stop = True
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Complete the last row and evaluate the last epoch."""
@@ -239,8 +244,9 @@ def run_model(label: str, class_path: str, init_args: dict[str, Any], settings: 
     run_dir = output / label
     model = build_model(Job(label, class_path, init_args, settings, str(run_dir)))
     epochs = model.trainer_arguments.get("max_epochs", settings["epochs"])
-    eval_epochs = [e for e in settings["eval_epochs"] if e <= epochs]
-    curve = LearningCurve(eval_epochs, run_dir)
+    stop_epoch = settings["stop_epoch"]
+    eval_epochs = [e for e in settings["eval_epochs"] if e <= min(epochs, stop_epoch or epochs)]
+    curve = LearningCurve(eval_epochs, run_dir, stop_epoch)
     # Lightning validation only once, after the last epoch (it fits the post-processor; no metric is read).
     engine = Engine(
         default_root_dir=run_dir / "lightning",
@@ -378,6 +384,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the last eval epoch)")
     parser.add_argument("--eval-epochs", type=int, nargs="+", default=[10, 30, 100, 300])
     parser.add_argument("--max-time", default=None, help="stop each model's training after DD:HH:MM:SS")
+    parser.add_argument(
+        "--stop-epoch",
+        type=int,
+        default=None,
+        help="stop each model's training after this epoch, keeping the schedule of --epochs",
+    )
     parser.add_argument("--backbone", default="tf_efficientnet_lite0")
     parser.add_argument("--backbone-weights", default=None, help="local timm- or lukemelas-format weight file")
     parser.add_argument("--no-pre-trained", dest="pre_trained", action="store_false")

@@ -26,7 +26,7 @@ CONFIGS = Path(__file__).parents[2] / "configs"
 TINY_HVQ = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 32, "num_codes": 8, "calibrate_score": True}
 
 
-def run(root: Path, output: Path, *models: str) -> pd.DataFrame:
+def run(root: Path, output: Path, *models: str, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     return learning_curve.main(
         [
             *("--data", "MultiClassFolder", "--root", str(root), "--models", *models),
@@ -36,7 +36,7 @@ def run(root: Path, output: Path, *models: str) -> pd.DataFrame:
                 'patchcore={"coreset_sampling_ratio": 0.5}',
             ),
             *("--no-pre-trained", "--image-size", "64", "--epochs", "3", "--eval-epochs", "2", "--num-workers", "0"),
-            *("--no-progress", "--output", str(output)),
+            *("--no-progress", "--output", str(output), *extra),
         ]
     )
 
@@ -88,6 +88,21 @@ def test_curve_has_a_row_per_epoch_evaluations_at_the_chosen_epochs_and_a_report
     assert [line.split("|")[1].strip() for line in hvq_rows.splitlines() if line.startswith("| ")][1:] == ["2", "3"]
     image = mpimg.imread(output / "learning_curve.png")
     assert image.shape[0] > 300 and image.shape[1] > 900
+
+
+def test_stop_epoch_ends_training_early_on_the_longer_schedule(tiny_mvtec_root: Path, tmp_path: Path) -> None:
+    # The first 2 epochs of a 10-epoch paper schedule: the rate stays at its peak (its step comes after
+    # epoch 8), where a 2-epoch run would already have divided it by 10.
+    extra = ("--epochs", "10", "--stop-epoch", "2", "--eval-epochs", "1", "5")
+    run(tiny_mvtec_root, tmp_path, str(CONFIGS / "hvq_trans_paper_demo.yaml"), extra=extra)
+    curve = pd.read_csv(tmp_path / "hvq_trans_paper_demo" / "curve.csv")
+    assert curve["epoch"].tolist() == [1, 2]
+    assert curve["evaluated"].tolist() == [True, True]  # epoch 1 as chosen, epoch 2 as the last one
+    assert curve["lr"].tolist() == pytest.approx([1e-4, 1e-4])
+
+    run(tiny_mvtec_root, tmp_path / "short", str(CONFIGS / "hvq_trans_paper_demo.yaml"), extra=("--epochs", "2"))
+    short = pd.read_csv(tmp_path / "short" / "hvq_trans_paper_demo" / "curve.csv")
+    assert short["lr"].iloc[-1] <= 1e-5 + 1e-12
 
 
 @dataclass

@@ -31,6 +31,7 @@ from anomalib_hvq.models.components.static_padding import apply_static_same_padd
 from anomalib_hvq.training.fast_training import FastTraining
 from anomalib_hvq.training.optimization import LRSchedule
 from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
+from anomalib_hvq.training.unsharded import unsharded
 
 from .class_router import ClassRouting
 from .codebook_recipe import CodebookRecipe
@@ -394,10 +395,13 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
             (Path(self.trainer.log_dir) / "routing_confusion.md").write_text(table)
 
     def on_validation_epoch_start(self) -> None:
-        """Fit the score calibration (if on) on the validation set before the post-processor sees its scores."""
+        """Fit the score calibration (if on) on the validation set before the post-processor sees its scores.
+
+        Under DDP every process fits on the whole validation set, so all score alike.
+        """
         super().on_validation_epoch_start()
         if self.model.score_calibration:
-            self.calibrate_score(self.trainer.val_dataloaders)
+            self.calibrate_score(unsharded(self.trainer.val_dataloaders))
 
     def calibrate_score(self, loader: Iterable[Batch]) -> None:
         """Fit the score calibration on the normal images (``gt_label`` 0) of ``loader``, with their true classes."""
