@@ -9,8 +9,15 @@ listed below, trained for the same epochs on the same data with the same seed(s)
 the mean over seeds of the per-category means: image / pixel AUROC, AU-PRO, the codebook dead fraction of each
 level in the last training epoch, and the training seconds.
 
+``--sweep NAME=V1,V2`` adds one variant per value: the demo config with only that setting changed (a model
+argument such as ``lr`` or ``decay``, or the data's ``train_batch_size``), for the one-at-a-time sensitivity
+of the recipe's hyper-parameters.
+
 Example (the model README's ablation table):
     python benchmarks/recipe_ablation.py --root ./datasets/textures --epochs 30 --seeds 0 --threads 2
+Example (the hyper-parameter sensitivity of the demo recipe):
+    python benchmarks/recipe_ablation.py --root ./datasets/textures --epochs 30 --seeds 0 --threads 1 \
+        --variants "all (demo config)" --sweep lr=1e-4,1e-3 decay=0.9,0.99 train_batch_size=8
 """
 
 from __future__ import annotations
@@ -50,6 +57,18 @@ def variant_args(demo: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
     return args
 
 
+def sweep_variants(sweeps: list[str]) -> dict[str, dict[str, Any]]:
+    """``["lr=1e-4,1e-3"]`` -> ``{"lr=1e-4": {"lr": 0.0001}, "lr=1e-3": {"lr": 0.001}}`` (values read as JSON)."""
+    variants = {}
+    for sweep in sweeps:
+        name, sep, values = sweep.partition("=")
+        if not sep or not name or not values:
+            msg = f"--sweep {sweep!r}: expected NAME=VALUE[,VALUE...], e.g. lr=1e-4,1e-3."
+            raise ValueError(msg)
+        variants |= {f"{name}={value}": {name: json.loads(value)} for value in values.split(",")}
+    return variants
+
+
 def dead_fractions(run_dir: Path) -> dict[str, float]:
     """Per-level dead fraction of the last training epoch, from the run's ``fit_metrics.json``."""
     metrics = json.loads((run_dir / "fit_metrics.json").read_text())
@@ -70,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help="config whose model is ablated")
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's max_epochs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--sweep", nargs="+", default=[], metavar="NAME=V1,V2", help="one variant per value")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--output", type=Path, default=Path("results/recipe_ablation"))
     return parser.parse_args(argv)
@@ -101,13 +121,16 @@ def main(argv: list[str] | None = None) -> str:
         "progress": False,
         "model_args": {},
     }
+    variants = {name: VARIANTS[name] for name in args.variants} | sweep_variants(args.sweep)
     rows = []
-    for name in args.variants:
+    for name, overrides in variants.items():
         runs = []
         for seed in args.seeds:
             run_dir = args.output / "runs" / f"{name.strip('+ ').replace('/', '-').replace(' ', '_')}-seed{seed}"
-            job = Job("HVQTrans", SHORT_NAMES["hvq_trans"], variant_args(demo, VARIANTS[name]), settings, str(run_dir))
-            job.settings = {**settings, "seed": seed}
+            model_args = variant_args(demo, {k: v for k, v in overrides.items() if k != "train_batch_size"})
+            job = Job("HVQTrans", SHORT_NAMES["hvq_trans"], model_args, settings, str(run_dir))
+            batch = overrides.get("train_batch_size", settings["train_batch_size"])
+            job.settings = {**settings, "seed": seed, "train_batch_size": batch}
             print(f"{name}, seed {seed}: training", flush=True)
             outcome = run_isolated(job)
             if outcome.error:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
@@ -75,3 +76,29 @@ def test_dead_fractions_list_the_top_level_first(tmp_path: Path) -> None:
     metrics |= {"codebook/top/dead_fraction": 0.9, "codebook/top/perplexity": 3.0, "train_loss": 1.0}
     (tmp_path / "fit_metrics.json").write_text(json.dumps(metrics, sort_keys=True))
     assert list(recipe_ablation.dead_fractions(tmp_path).items()) == [("top", 0.9), ("lower1", 0.1), ("lower2", 0.2)]
+
+
+def test_sweep_changes_one_setting_per_variant(tmp_path: Path, monkeypatch) -> None:
+    assert recipe_ablation.sweep_variants(["lr=1e-4,1e-3", "train_batch_size=8"]) == {
+        "lr=1e-4": {"lr": 1e-4},
+        "lr=1e-3": {"lr": 1e-3},
+        "train_batch_size=8": {"train_batch_size": 8},
+    }
+    jobs = []
+
+    def record(job: compare.Job) -> None:
+        jobs.append(job)
+        raise SystemExit  # stop before training
+
+    monkeypatch.setattr(recipe_ablation, "run_isolated", record)
+    for sweep in ("lr=1e-3", "train_batch_size=8"):
+        with pytest.raises(SystemExit):
+            recipe_ablation.main(["--variants", "--sweep", sweep, "--output", str(tmp_path)])
+    by_lr, by_batch = jobs
+    demo = {k: v for k, v in DEMO.items() if k not in ("backbone", "pre_trained")}  # settings, not model arguments
+    assert by_lr.init_args == {**demo, "lr": 1e-3}
+    assert by_lr.settings["train_batch_size"] == 16
+    assert by_batch.init_args == demo  # the demo model, only the batch differs
+    assert by_batch.settings["train_batch_size"] == 8
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        recipe_ablation.sweep_variants(["lr"])
