@@ -121,7 +121,8 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     assert len(re.findall(r'<tr class="category">', dom)) == len(CATEGORIES)
     screenshot = tmp_path / "report.png"
     subprocess.run(
-        [*flags, "--hide-scrollbars", "--window-size=1400,2400", f"--screenshot={screenshot}", url],
+        # Tall enough for the whole page, so a font that lays the page out a little longer moves nothing out of view.
+        [*flags, "--hide-scrollbars", "--window-size=1400,5000", f"--screenshot={screenshot}", url],
         capture_output=True,
         timeout=120,
         check=True,
@@ -129,6 +130,9 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     pixels = np.asarray(Image.open(screenshot).convert("RGB")).reshape(-1, 3).astype(int)
     assert (pixels < 250).any(axis=1).mean() > 0.05  # far from a blank page
     chart_colour = tuple(int(PALETTE[0][i : i + 2], 16) for i in (1, 3, 5))
-    # The SVG chart (its first series' colour) and the embedded JPEG overlays (the defect outline) were drawn.
-    for colour in (chart_colour, OUTLINE):
-        assert (np.abs(pixels - colour) <= 40).all(axis=1).sum() >= 20, colour
+    assert (np.abs(pixels - chart_colour) <= 40).all(axis=1).sum() >= 20  # the SVG chart's first series was drawn
+    # The embedded JPEG overlays were decoded and drawn: strongly coloured area worth several 192 px figures. The
+    # thin outline is no test of that, JPEG's chroma subsampling and the browser's scaling blur it; the charts'
+    # lines and legends, all else that is coloured, cover well under one figure.
+    colourful = (pixels.max(axis=1) - pixels.min(axis=1) > 60).sum()
+    assert colourful >= 4 * 192 * 192, colourful
