@@ -78,6 +78,7 @@ def test_configs_build_the_model_they_describe(name: str) -> None:
         assert config["data"] == hvq_demo["data"]  # same data and schedule as the HVQ-Trans demo
         assert config["trainer"] == hvq_demo["trainer"]
         assert init_args["backbone"] == hvq_demo["model"]["init_args"]["backbone"]
+        assert init_args["lr_schedule"] == hvq_demo["model"]["init_args"]["lr_schedule"]  # the fair part of the recipe
     else:
         assert config["seed_everything"] == 133 and config["trainer"]["max_epochs"] == 1000
         assert config["data"]["init_args"]["train_batch_size"] == 8
