@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> str:
     matched = float(validation["error"].mean() / validation["ot"].mean())
     spread = float(validation["error"].std() / validation["ot"].std())
     calibration = model.model.anomaly_map.calibration
-    error_kind = "||rec - feat||" if calibration is None else "calibrated (standardised residual)"
+    error_kind = "||rec - feat||" if calibration is None else "calibrated (Mahalanobis residual norm)"
     rows = {"reconstruction only": (1.0, 0.0), "OT only": (0.0, 1.0)}
     if calibration is not None:
         rows[f"error + {float(calibration.ot_weight):.1f} x OT (the model's calibrated map)"] = (

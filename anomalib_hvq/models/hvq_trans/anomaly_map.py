@@ -21,8 +21,8 @@ class AnomalyMapGenerator(nn.Module):
         pool_size: Side of the average pool whose maximum is the image score (16 in the paper's code).
 
     Attributes:
-        calibration: When set (``HVQTransModel(calibrate_score=True)``), standardises the residual and weights
-            the OT score as fitted on normal validation images; ``None``: the paper's score.
+        calibration: When set (``HVQTransModel(calibrate_score=True)``), takes the per-class Mahalanobis norm of
+            the residual and weights the OT score as fitted on normal validation images; ``None``: the paper's score.
 
     """
 
@@ -52,7 +52,7 @@ class AnomalyMapGenerator(nn.Module):
         if self.calibration is None:
             return feature_distance(reconstruction, features), self.ot_weight * ot
         if class_index is None:
-            msg = "A calibrated score standardises per class: pass the class each sample was scored with."
+            msg = "A calibrated score whitens the residual per class: pass the class each sample was scored with."
             raise ValueError(msg)
         residual = reconstruction.float() - features.float()
         return self.calibration.error(residual, class_index), self.calibration.ot_weight * ot

@@ -5,7 +5,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import torch
+from anomalib.data import Batch
+
+from .kmeans import first_per_class
 
 
 @dataclass(frozen=True)
@@ -38,3 +44,39 @@ class CodebookRecipe:
                 "kmeans_images_per_class >= 1."
             )
             raise ValueError(msg)
+
+
+def first_images_per_class(
+    batches: Iterable[Batch],
+    class_index_of: Callable[[Batch], torch.Tensor | None],
+    features_of: Callable[[Batch], torch.Tensor],
+    num_classes: int,
+    limit: int,
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Backbone features of the first ``limit`` training images of each class, for the k-means start.
+
+    Args:
+        batches: Training batches, read until every class has ``limit`` images (or to the end).
+        class_index_of: Class per sample ``(B,)`` of a batch (``None``: all class 0).
+        features_of: Backbone features ``(B, C, h, w)`` of a batch.
+        num_classes: Number of classes K.
+        limit: Images wanted per class.
+
+    Returns:
+        Features ``(N, C, h, w)``, their classes ``(N,)`` (on the CPU) and how many images each class gave.
+
+    """
+    taken = torch.zeros(num_classes, dtype=torch.long)
+    features, classes = [], []
+    for batch in batches:
+        class_index = class_index_of(batch)
+        class_index = class_index.cpu() if class_index is not None else torch.zeros(len(batch.image)).long()
+        keep = first_per_class(class_index, taken, limit)
+        taken += torch.bincount(class_index[keep], minlength=num_classes)
+        if keep.any():
+            batch_features = features_of(batch)
+            features.append(batch_features[keep.to(batch_features.device)])
+            classes.append(class_index[keep])
+        if bool((taken >= limit).all()):
+            break
+    return torch.cat(features), torch.cat(classes), taken.tolist()

@@ -34,10 +34,9 @@ from anomalib_hvq.training.unified_recipe import UnifiedRecipeMixin
 from anomalib_hvq.training.unsharded import unsharded
 
 from .class_router import ClassRouting
-from .codebook_recipe import CodebookRecipe
+from .codebook_recipe import CodebookRecipe, first_images_per_class
 from .codebook_usage import CodebookUsage
 from .faithfulness import Faithfulness
-from .kmeans import first_per_class
 from .official_checkpoint import read_official_checkpoint
 from .routing_accuracy import RoutingAccuracy
 from .torch_model import HVQTransModel
@@ -322,33 +321,21 @@ class HVQTrans(UnifiedRecipeMixin, AnomalibModule):
         return {"loss": output.terms.loss}
 
     def on_train_start(self) -> None:
-        """Start the codebooks from k-means of the training tokens, if the codebook recipe asks for it."""
-        super().on_train_start()
-        if self.model.codebook_recipe.kmeans_init:
-            self._kmeans_init()
-
-    def _kmeans_init(self) -> None:
-        """Encode up to ``kmeans_images_per_class`` training images per class and cluster their tokens.
+        """Start the codebooks from k-means of the training tokens, if the codebook recipe asks for it.
 
         One pass over the training loader (served from the feature cache when it is on), under a forked random
         state, so that the training run shuffles exactly as it would without this pass.
         """
-        limit = self.model.codebook_recipe.kmeans_images_per_class
-        taken = torch.zeros(self.model.num_classes, dtype=torch.long)
-        features, classes = [], []
+        super().on_train_start()
+        if not self.model.codebook_recipe.kmeans_init:
+            return
+        limit, loader = self.model.codebook_recipe.kmeans_images_per_class, self.trainer.train_dataloader
         with torch.random.fork_rng(devices=[self.device.index or 0] if self.device.type == "cuda" else []):
-            for batch in self.trainer.train_dataloader:
-                class_index = self._class_index(batch)
-                class_index = class_index.cpu() if class_index is not None else torch.zeros(len(batch.image)).long()
-                keep = first_per_class(class_index, taken, limit)
-                taken += torch.bincount(class_index[keep], minlength=len(taken))
-                if keep.any():
-                    features.append(self._training_features(batch)[keep.to(self.device)])
-                    classes.append(class_index[keep])
-                if bool((taken >= limit).all()):
-                    break
-            self.model.kmeans_init(torch.cat(features), torch.cat(classes).to(self.device))
-        logger.info("Codebooks initialised by k-means on the tokens of %s training images per class.", taken.tolist())
+            features, class_index, taken = first_images_per_class(
+                loader, self._class_index, self._training_features, self.model.num_classes, limit
+            )
+            self.model.kmeans_init(features, class_index.to(self.device))
+        logger.info("Codebooks initialised by k-means on the tokens of %s training images per class.", taken)
 
     def _training_features(self, batch: Batch) -> torch.Tensor:
         """Backbone features ``(B, C, h, w)`` of a training batch: from the cache, else from its images."""

@@ -7,9 +7,12 @@ The paper's map is ``||rec - feat||_2 + 80 * OT``. With other backbones or short
 very different scales (EfficientNet-Lite0 after 30 epochs: the error is about 150 times the OT score on normal
 tokens), so the sum is the error term alone. Calibration reads, label-free, off normal validation images:
 
-- per class and channel, the mean and standard deviation of the residual ``rec - feat``; the error term becomes
-  the norm of the standardised residual (no channel dominates by its scale, and a class's typical residual,
-  e.g. a texture the decoder always smooths, is not an anomaly);
+- per class, the mean and covariance of the residual ``rec - feat`` over the tokens; the error term becomes the
+  Mahalanobis norm of the residual, ``sqrt((r - mean)^T cov^-1 (r - mean))``: no channel dominates by its scale,
+  residual directions that normal images share (correlated channels, e.g. a texture the decoder always smooths)
+  count little, and a class's typical residual is not an anomaly. The channels' correlation matrix is shrunk
+  towards the identity by the Ledoit-Wolf estimate (a few validation images give fewer tokens than a
+  well-conditioned ``C x C`` covariance needs; the shrinkage is computed from the data, no constant is tuned);
 - the OT weight that gives both terms the same standard deviation on those tokens.
 
 Defaults (before fitting) are the identity and the constructor's OT weight, i.e. the paper's score.
@@ -18,6 +21,7 @@ Defaults (before fitting) are the identity and the constructor's OT weight, i.e.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,32 +29,40 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 # A channel whose validation residual barely varies would make any deviation infinitely anomalous: its scale is
-# at least this fraction of the mean channel scale.
+# at least this fraction of the mean channel scale, and every eigenvalue of the channels' correlation matrix at
+# least VARIANCE_FLOOR.
 SCALE_FLOOR = 1e-3
+VARIANCE_FLOOR = 1e-6
 
 
 class ScoreCalibration(nn.Module):
-    """Per-class residual standardisation and a balanced OT weight, fitted on normal validation tokens.
+    """Per-class Mahalanobis residual norm and a balanced OT weight, fitted on normal validation tokens.
 
     Args:
         num_classes: Number of classes K.
         channels: Feature channels C.
         ot_weight: OT weight until :meth:`fit` sets the balanced one.
 
+    Attributes:
+        residual_mean: Mean residual per class ``(K, C)``.
+        residual_whitener: Per class the ``(C, C)`` matrix ``W`` with ``W W^T = cov^-1``, so the error of a residual
+            row vector ``r`` is ``||(r - mean) W||``; identity before fitting.
+
     """
 
     def __init__(self, num_classes: int, channels: int, ot_weight: float) -> None:
         super().__init__()
         self.register_buffer("residual_mean", torch.zeros(num_classes, channels))
-        self.register_buffer("residual_scale", torch.ones(num_classes, channels))
+        self.register_buffer("residual_whitener", torch.eye(channels).repeat(num_classes, 1, 1))
         self.register_buffer("ot_weight", torch.tensor(float(ot_weight)))
         self.register_buffer("fitted", torch.tensor(False))
 
     def error(self, residual: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
-        """Norm of the standardised residual ``(B, 1, h, w)`` of residuals ``(B, C, h, w)`` of classes ``(B,)``."""
-        mean = self.residual_mean[class_index][:, :, None, None]
-        scale = self.residual_scale[class_index][:, :, None, None]
-        return ((residual.float() - mean) / scale).pow(2).sum(1, keepdim=True).sqrt()
+        """Mahalanobis norm ``(B, 1, h, w)`` of residuals ``(B, C, h, w)`` of classes ``(B,)``."""
+        batch, _, height, width = residual.shape
+        tokens = residual.float().flatten(2).transpose(1, 2) - self.residual_mean[class_index].unsqueeze(1)
+        whitened = torch.bmm(tokens, self.residual_whitener[class_index])  # (B, h*w, C)
+        return whitened.pow(2).sum(-1).sqrt().view(batch, 1, height, width)
 
     @torch.no_grad()
     def fit(self, residual: torch.Tensor, ot: torch.Tensor, class_index: torch.Tensor) -> None:
@@ -63,14 +75,14 @@ class ScoreCalibration(nn.Module):
 
         """
         residual, ot = residual.float(), ot.float()
-        tokens = residual.permute(0, 2, 3, 1).flatten(1, 2)  # (N, h*w, C)
-        pooled_mean, pooled_scale = _mean_and_scale(tokens.flatten(0, 1))
+        tokens = residual.flatten(2).transpose(1, 2)  # (N, h*w, C)
+        pooled_mean, pooled_whitener = _mean_and_whitener(tokens.flatten(0, 1))
         mean = pooled_mean.expand_as(self.residual_mean).clone()
-        scale = pooled_scale.expand_as(self.residual_scale).clone()
+        whitener = pooled_whitener.expand_as(self.residual_whitener).clone()
         for k in class_index.unique().tolist():  # at most K classes, once per validation epoch
-            mean[k], scale[k] = _mean_and_scale(tokens[class_index == k].flatten(0, 1))
+            mean[k], whitener[k] = _mean_and_whitener(tokens[class_index == k].flatten(0, 1))
         self.residual_mean.copy_(mean)
-        self.residual_scale.copy_(scale)
+        self.residual_whitener.copy_(whitener)
         error, ot_spread = self.error(residual, class_index), ot.std()
         if bool(ot_spread > 0) and bool(torch.isfinite(error).all()):
             self.ot_weight.fill_(float(error.std() / ot_spread))
@@ -83,9 +95,49 @@ class ScoreCalibration(nn.Module):
             float(self.ot_weight),
         )
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Read a calibration saved with per-channel scales (``residual_scale``, before the covariance) as diagonal."""
+        scale = state_dict.pop(prefix + "residual_scale", None)
+        if scale is not None and prefix + "residual_whitener" not in state_dict:
+            state_dict[prefix + "residual_whitener"] = torch.diag_embed(1 / scale)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-def _mean_and_scale(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and standard deviation (floored) of tokens ``(M, C)``, each ``(C,)``."""
+
+def ledoit_wolf(centred: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Ledoit-Wolf shrunk covariance ``(C, C)`` of centred samples ``(M, C)`` and its shrinkage in ``[0, 1]``.
+
+    Ledoit and Wolf (2004), "A well-conditioned estimator for large-dimensional covariance matrices": the
+    sample covariance ``S`` blended with ``mu * I`` (``mu`` its mean eigenvalue) by the weight that minimises
+    the expected squared error, estimated from the samples.
+    """
+    count, channels = centred.shape
+    sample = centred.T @ centred / count
+    mu = sample.trace() / channels
+    # Dispersion of S around mu * I, and the estimated variance of S's entries (how noisy S is).
+    dispersion = (sample - mu * torch.eye(channels, dtype=sample.dtype, device=sample.device)).pow(2).sum()
+    squares = centred.pow(2)
+    noise = ((squares.T @ squares).sum() / count - sample.pow(2).sum()) / count
+    shrinkage = float((noise.clamp(max=dispersion) / dispersion).clamp_min(0)) if dispersion > 0 else 1.0
+    eye = torch.eye(channels, dtype=sample.dtype, device=sample.device)
+    return (1 - shrinkage) * sample + shrinkage * mu * eye, shrinkage
+
+
+def _mean_and_whitener(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(C,)`` and whitener ``(C, C)`` (see :class:`ScoreCalibration`) of tokens ``(M, C)``.
+
+    The covariance is estimated on per-channel standardised tokens (their correlation matrix), so Ledoit-Wolf
+    shrinks towards the diagonal covariance (the per-channel scales) and channels of very different scales (the
+    backbone's stages) are treated alike; full shrinkage would give the per-channel standardisation.
+    """
+    channels = tokens.shape[1]
     mean = tokens.mean(0)
-    scale = tokens.std(0) if len(tokens) > 1 else torch.ones_like(mean)
-    return mean, scale.clamp_min(SCALE_FLOOR * float(scale.mean().clamp_min(1e-12)))
+    if len(tokens) < 2:
+        return mean, torch.eye(channels, dtype=tokens.dtype, device=tokens.device)
+    samples = tokens.double() - mean.double()
+    scale = samples.std(0)
+    scale = scale.clamp_min(SCALE_FLOOR * float(scale.mean().clamp_min(1e-12)))
+    correlation, _ = ledoit_wolf(samples / scale)
+    eye = torch.eye(channels, dtype=correlation.dtype, device=correlation.device)
+    cholesky = torch.linalg.cholesky(correlation + VARIANCE_FLOOR * eye)  # R = L L^T, so R^-1 = L^-T L^-1
+    inverse = torch.linalg.solve_triangular(cholesky, eye, upper=False)  # L^-1
+    return mean, (inverse.T / scale.unsqueeze(1)).to(tokens.dtype)  # diag(1 / scale) L^-T

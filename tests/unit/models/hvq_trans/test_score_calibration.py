@@ -1,16 +1,17 @@
 # Copyright (C) 2026 anomalib-hvq contributors
 # SPDX-License-Identifier: Apache-2.0
 
-"""Score calibration: residuals standardised per class and channel, OT weighted to the error's spread."""
+"""Score calibration: per-class Mahalanobis residual norm (Ledoit-Wolf covariance), OT weighted to its spread."""
 
 import pytest
 import torch
+from sklearn.covariance import ledoit_wolf as sklearn_ledoit_wolf
 from tiny_hvq import TINY_HVQ
 
 from anomalib_hvq.models.components.input_check import InputError
 from anomalib_hvq.models.hvq_trans import HVQTransModel
 from anomalib_hvq.models.hvq_trans.anomaly_map import AnomalyMapGenerator
-from anomalib_hvq.models.hvq_trans.score_calibration import ScoreCalibration
+from anomalib_hvq.models.hvq_trans.score_calibration import ScoreCalibration, ledoit_wolf
 
 
 def calibrated_generator(num_classes: int = 2, channels: int = 3) -> AnomalyMapGenerator:
@@ -27,7 +28,7 @@ def test_unfitted_calibration_is_the_papers_score() -> None:
     torch.testing.assert_close(calibrated, paper)
 
 
-def test_fit_standardises_each_class_and_channel_and_balances_the_terms() -> None:
+def test_fit_whitens_each_class_and_balances_the_terms() -> None:
     torch.manual_seed(0)
     # Class 0's channels have very different offsets and spreads; class 1 another set.
     offsets = torch.tensor([[5.0, -2.0, 0.0], [0.0, 1.0, 3.0]])
@@ -39,15 +40,46 @@ def test_fit_standardises_each_class_and_channel_and_balances_the_terms() -> Non
     generator = calibrated_generator()
     generator.calibration.fit(residual, ot, class_index)
 
+    calibration = generator.calibration
     for k in (0, 1):
-        tokens = residual[class_index == k].permute(1, 0, 2, 3).flatten(1)  # (C, tokens of class k)
-        torch.testing.assert_close(generator.calibration.residual_mean[k], tokens.mean(1))
-        torch.testing.assert_close(generator.calibration.residual_scale[k], tokens.std(1))
+        tokens = residual[class_index == k].permute(0, 2, 3, 1).flatten(0, 2).double()  # (tokens of class k, C)
+        torch.testing.assert_close(calibration.residual_mean[k], tokens.mean(0).float())
+        # Ledoit-Wolf (scikit-learn's, independent of ours) on the standardised tokens, scaled back.
+        scale = tokens.std(0)
+        correlation, _ = sklearn_ledoit_wolf((tokens / scale).numpy())
+        covariance = scale[:, None] * torch.from_numpy(correlation) * scale[None, :]
+        whitener = calibration.residual_whitener[k].double()
+        precision = torch.linalg.inv(covariance)
+        torch.testing.assert_close(whitener @ whitener.T, precision, rtol=1e-3, atol=1e-6)
     error, weighted_ot = generator.terms(residual, torch.zeros_like(residual), ot.flatten(1), class_index)
-    # The standardised error no longer follows the widest channel: per class it is about sqrt(C) on average.
+    # The whitened error no longer follows the widest channel: per class it is about sqrt(C) on average.
     assert error.mean().item() == pytest.approx(3**0.5, rel=0.2)
     torch.testing.assert_close(error.std(), weighted_ot.std())
-    assert bool(generator.calibration.fitted)
+    assert bool(calibration.fitted)
+
+
+def test_ledoit_wolf_matches_scikit_learn() -> None:
+    torch.manual_seed(0)
+    samples = torch.randn(50, 8, dtype=torch.float64) @ torch.randn(8, 8, dtype=torch.float64)
+    samples -= samples.mean(0)
+    reference, reference_shrinkage = sklearn_ledoit_wolf(samples.numpy(), assume_centered=True)
+    covariance, shrinkage = ledoit_wolf(samples)
+    torch.testing.assert_close(covariance, torch.from_numpy(reference))
+    assert shrinkage == pytest.approx(reference_shrinkage)
+    assert 0 < shrinkage < 1
+
+
+def test_a_residual_along_the_normal_correlation_counts_less_than_one_across_it() -> None:
+    # Normal residuals move channels 0 and 1 together; a per-channel scale cannot tell the two cases apart.
+    torch.manual_seed(0)
+    shared, own = torch.randn(8, 1, 6, 6), 0.05 * torch.randn(8, 2, 6, 6)
+    residual = torch.cat([shared, shared], dim=1) + own
+    calibration = ScoreCalibration(num_classes=1, channels=2, ot_weight=80.0)
+    calibration.fit(residual, torch.rand(8, 1, 6, 6), torch.zeros(8, dtype=torch.long))
+    along = torch.tensor([1.0, 1.0]).view(1, 2, 1, 1) + calibration.residual_mean[0].view(1, 2, 1, 1)
+    across = torch.tensor([1.0, -1.0]).view(1, 2, 1, 1) + calibration.residual_mean[0].view(1, 2, 1, 1)
+    first = torch.zeros(1, dtype=torch.long)
+    assert calibration.error(across, first).item() > 5 * calibration.error(along, first).item()
 
 
 def test_class_without_validation_images_gets_the_pooled_statistics() -> None:
@@ -56,18 +88,30 @@ def test_class_without_validation_images_gets_the_pooled_statistics() -> None:
     calibration = ScoreCalibration(num_classes=2, channels=3, ot_weight=80.0)
     calibration.fit(residual, ot, torch.zeros(4, dtype=torch.long))
     torch.testing.assert_close(calibration.residual_mean[1], calibration.residual_mean[0])
-    torch.testing.assert_close(calibration.residual_scale[1], calibration.residual_scale[0])
+    torch.testing.assert_close(calibration.residual_whitener[1], calibration.residual_whitener[0])
+    assert not torch.equal(calibration.residual_whitener[0], torch.eye(3))
 
 
-def test_constant_channel_gets_a_floor_not_an_infinite_score() -> None:
-    residual = torch.randn(2, 3, 4, 4)
-    residual[:, 1] = 0.5  # reconstructed with the same offset everywhere
+def test_constant_residual_gets_a_floor_not_an_infinite_score() -> None:
+    # Every token the same residual (the Ledoit-Wolf covariance is all zeros).
+    residual = torch.full((2, 3, 4, 4), 0.5)
     calibration = ScoreCalibration(num_classes=1, channels=3, ot_weight=80.0)
     calibration.fit(residual, torch.rand(2, 1, 4, 4), torch.zeros(2, dtype=torch.long))
-    assert calibration.residual_scale[0, 1] > 0
-    shifted = residual.clone()
-    shifted[:, 1] = 0.6
-    assert torch.isfinite(calibration.error(shifted, torch.zeros(2, dtype=torch.long))).all()
+    shifted = residual + 0.1
+    error = calibration.error(shifted, torch.zeros(2, dtype=torch.long))
+    assert torch.isfinite(error).all()
+    assert (error > 0).all()
+
+
+def test_a_per_channel_calibration_of_an_older_checkpoint_loads_as_it_scored() -> None:
+    # Older checkpoints saved per-class, per-channel scales; the map they gave was ||(r - mean) / scale||.
+    mean, scale = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0.5, 2.0, 4.0]])
+    calibration = ScoreCalibration(num_classes=1, channels=3, ot_weight=80.0)
+    old = {"residual_mean": mean, "residual_scale": scale, "ot_weight": torch.tensor(30.0), "fitted": torch.tensor(1)}
+    calibration.load_state_dict(old)
+    residual, first = torch.randn(2, 3, 4, 4), torch.zeros(2, dtype=torch.long)
+    expected = ((residual - mean.view(1, 3, 1, 1)) / scale.view(1, 3, 1, 1)).pow(2).sum(1, keepdim=True).sqrt()
+    torch.testing.assert_close(calibration.error(residual, first), expected)
 
 
 def test_calibrated_map_needs_the_class() -> None:
