@@ -112,14 +112,13 @@ def ledoit_wolf(centred: torch.Tensor) -> tuple[torch.Tensor, float]:
     """
     count, channels = centred.shape
     sample = centred.T @ centred / count
-    mu = sample.trace() / channels
-    # Dispersion of S around mu * I, and the estimated variance of S's entries (how noisy S is).
-    dispersion = (sample - mu * torch.eye(channels, dtype=sample.dtype, device=sample.device)).pow(2).sum()
+    target = sample.trace() / channels * torch.eye(channels, dtype=sample.dtype, device=sample.device)
+    # Dispersion of S around the target mu * I, and the estimated variance of S's entries (how noisy S is).
+    dispersion = (sample - target).pow(2).sum()
     squares = centred.pow(2)
     noise = ((squares.T @ squares).sum() / count - sample.pow(2).sum()) / count
     shrinkage = float((noise.clamp(max=dispersion) / dispersion).clamp_min(0)) if dispersion > 0 else 1.0
-    eye = torch.eye(channels, dtype=sample.dtype, device=sample.device)
-    return (1 - shrinkage) * sample + shrinkage * mu * eye, shrinkage
+    return (1 - shrinkage) * sample + shrinkage * target, shrinkage
 
 
 def _mean_and_whitener(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
