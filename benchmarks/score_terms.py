@@ -10,7 +10,8 @@ the *validation* images (normal only, no labels): the one that makes the two ter
 mean token values) and the one that makes them equally spread (ratio of their standard deviations). Nothing here
 selects on the test set; the table only reports it. Routing is the model's own (label-free by default), the
 image score the model's (max of the average-pooled map). For a model with ``calibrate_score=True`` the error term
-is its calibrated one and its own fitted weight gets a row.
+is its calibrated one and its own fitted weight gets a row; ``--recalibrate`` first fits that calibration again on
+the validation set with the installed code (e.g. to score a checkpoint calibrated by an older form the current way).
 
 Example (the model README's diagnosis):
     python benchmarks/score_terms.py --ckpt results/HVQTrans/textures/all/latest/weights/lightning/model.ckpt \\
@@ -105,6 +106,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--root", default="./datasets/textures", help="Textures demo data folder")
     parser.add_argument("--categories", nargs="+", default=None, help="subset of the categories (default: all)")
     parser.add_argument("--weights", type=float, nargs="+", default=[20.0, 80.0, 320.0], help="OT weights to try")
+    parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="fit the model's score calibration again on the validation set first (calibrate_score=True models)",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--output", type=Path, default=Path("results/score_terms"))
@@ -117,17 +123,22 @@ def main(argv: list[str] | None = None) -> str:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = HVQTrans.load_from_checkpoint(args.ckpt).eval()
-    model.model.anomaly_map = TermRecorder(model.model.anomaly_map)
-    pool_size = model.model.anomaly_map.pool_size
     data = Textures(root=args.root, categories=args.categories, eval_batch_size=args.batch_size, num_workers=0)
     data.prepare_data()
     data.setup()
+    if args.recalibrate:
+        with torch.no_grad():
+            model.calibrate_score(data.val_dataloader())
+    model.model.anomaly_map = TermRecorder(model.model.anomaly_map)
+    pool_size = model.model.anomaly_map.pool_size
     validation = record(model, data.val_dataloader())
     test = record(model, data.test_dataloader())
     matched = float(validation["error"].mean() / validation["ot"].mean())
     spread = float(validation["error"].std() / validation["ot"].std())
     calibration = model.model.anomaly_map.calibration
     error_kind = "||rec - feat||" if calibration is None else "calibrated (Mahalanobis residual norm)"
+    if args.recalibrate:
+        error_kind += ", calibration re-fitted on the validation set"
     rows = {"reconstruction only": (1.0, 0.0), "OT only": (0.0, 1.0)}
     if calibration is not None:
         rows[f"error + {float(calibration.ot_weight):.1f} x OT (the model's calibrated map)"] = (

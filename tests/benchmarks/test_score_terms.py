@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from anomalib.engine import Engine
 from tiny_hvq import TINY_HVQ
 
@@ -62,3 +63,29 @@ def test_a_calibrated_model_gets_its_own_row_matching_its_test(tmp_path: Path) -
     expected = 100 * tested["image_AUROC/mean"], 100 * tested["pixel_AUROC/mean"]
     row = f"error + {weight:.1f} x OT (the model's calibrated map)"
     assert image_and_pixel_auroc(report, row) == pytest.approx(expected, abs=0.051)
+
+
+def test_recalibrate_fits_the_calibration_again_as_validation_does(tmp_path: Path) -> None:
+    root = tmp_path / "textures"
+    data = Textures(root=root, categories=["brick"], train_batch_size=8, eval_batch_size=8, num_workers=0)
+    engine = Engine(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", enable_progress_bar=False, logger=False)
+    model = HVQTrans(**TINY_HVQ, calibrate_score=True)
+    engine.fit(model, datamodule=data)
+    tested = engine.test(model, datamodule=data)[0]
+    calibration = model.model.anomaly_map.calibration
+    weight = float(calibration.ot_weight)
+    with torch.no_grad():  # a stale calibration, as an older form or another validation set would leave
+        calibration.residual_whitener.copy_(torch.eye(calibration.residual_whitener.shape[-1]))
+        calibration.ot_weight.fill_(1.0)
+    checkpoint = tmp_path / "stale.ckpt"
+    engine.trainer.save_checkpoint(checkpoint)
+    arguments = ["--ckpt", str(checkpoint), "--root", str(root), "--categories", "brick", "--weights", "80"]
+
+    stale = score_terms.main([*arguments, "--output", str(tmp_path / "stale")])
+    refitted = score_terms.main([*arguments, "--recalibrate", "--output", str(tmp_path / "refitted")])
+
+    assert "error + 1.0 x OT (the model's calibrated map)" in stale
+    row = f"error + {weight:.1f} x OT (the model's calibrated map)"
+    expected = 100 * tested["image_AUROC/mean"], 100 * tested["pixel_AUROC/mean"]
+    assert image_and_pixel_auroc(refitted, row) == pytest.approx(expected, abs=0.051)
+    assert "re-fitted on the validation set" in refitted

@@ -13,7 +13,9 @@ tokens), so the sum is the error term alone. Calibration reads, label-free, off 
   count little, and a class's typical residual is not an anomaly. The channels' correlation matrix is shrunk
   towards the identity by the Ledoit-Wolf estimate (a few validation images give fewer tokens than a
   well-conditioned ``C x C`` covariance needs; the shrinkage is computed from the data, no constant is tuned);
-- the OT weight that gives both terms the same standard deviation on those tokens.
+- the OT weight that gives both terms the same standard deviation on those tokens, the error's read out of fold
+  (each image scored by the statistics of the class's other images), as it spreads on normal images it was not
+  fitted to.
 
 Defaults (before fitting) are the identity and the constructor's OT weight, i.e. the paper's score.
 """
@@ -33,6 +35,8 @@ logger = logging.getLogger(__name__)
 # least VARIANCE_FLOOR.
 SCALE_FLOOR = 1e-3
 VARIANCE_FLOOR = 1e-6
+# The error term's spread for the OT weight is read out of fold (see ScoreCalibration._held_out_error).
+CROSS_FIT_FOLDS = 5
 
 
 class ScoreCalibration(nn.Module):
@@ -83,17 +87,37 @@ class ScoreCalibration(nn.Module):
             mean[k], whitener[k] = _mean_and_whitener(tokens[class_index == k].flatten(0, 1))
         self.residual_mean.copy_(mean)
         self.residual_whitener.copy_(whitener)
-        error, ot_spread = self.error(residual, class_index), ot.std()
+        error, ot_spread = self._held_out_error(tokens, class_index), ot.std()
         if bool(ot_spread > 0) and bool(torch.isfinite(error).all()):
             self.ot_weight.fill_(float(error.std() / ot_spread))
         else:
             logger.warning("Score calibration: the OT score does not vary on the validation images; weight kept.")
         self.fitted.fill_(True)
         logger.info(
-            "Score calibration on %d normal validation image(s): OT weight %.4g (error and OT equally spread).",
+            "Score calibration on %d normal validation image(s): OT weight %.4g (equal spreads, error out of fold).",
             len(class_index),
             float(self.ot_weight),
         )
+
+    def _held_out_error(self, tokens: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
+        """Error of each validation token ``(N * h * w,)`` under a calibration fitted without its image.
+
+        A covariance fitted on a few images fits their tokens too well: their own Mahalanobis norms spread less
+        than those of unseen normal images, which would under-weight the OT term. So the spread is read
+        out of fold: per class, the images are split into up to ``CROSS_FIT_FOLDS`` folds and each fold is
+        scored by the mean and whitener of the others (a class with one image keeps its own fit).
+        """
+        errors = []
+        for k in class_index.unique().tolist():
+            images = tokens[class_index == k]  # (n, h*w, C)
+            if len(images) < 2:
+                errors.append(_norm(images, self.residual_mean[k], self.residual_whitener[k]))
+                continue
+            fold = torch.arange(len(images), device=images.device) % min(CROSS_FIT_FOLDS, len(images))
+            for held_out in range(int(fold.max()) + 1):
+                mean, whitener = _mean_and_whitener(images[fold != held_out].flatten(0, 1))
+                errors.append(_norm(images[fold == held_out], mean, whitener))
+        return torch.cat(errors)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         """Read a calibration saved with per-channel scales (``residual_scale``, before the covariance) as diagonal."""
@@ -119,6 +143,11 @@ def ledoit_wolf(centred: torch.Tensor) -> tuple[torch.Tensor, float]:
     noise = ((squares.T @ squares).sum() / count - sample.pow(2).sum()) / count
     shrinkage = float((noise.clamp(max=dispersion) / dispersion).clamp_min(0)) if dispersion > 0 else 1.0
     return (1 - shrinkage) * sample + shrinkage * target, shrinkage
+
+
+def _norm(tokens: torch.Tensor, mean: torch.Tensor, whitener: torch.Tensor) -> torch.Tensor:
+    """Flattened norms ``||(t - mean) W||`` of tokens ``(..., C)``."""
+    return ((tokens - mean) @ whitener).norm(dim=-1).flatten()
 
 
 def _mean_and_whitener(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -54,8 +54,30 @@ def test_fit_whitens_each_class_and_balances_the_terms() -> None:
     error, weighted_ot = generator.terms(residual, torch.zeros_like(residual), ot.flatten(1), class_index)
     # The whitened error no longer follows the widest channel: per class it is about sqrt(C) on average.
     assert error.mean().item() == pytest.approx(3**0.5, rel=0.2)
-    torch.testing.assert_close(error.std(), weighted_ot.std())
+    assert weighted_ot.std().item() == pytest.approx(error.std().item(), rel=0.5)  # same scale; exact: next test
     assert bool(calibration.fitted)
+
+
+def test_ot_weight_matches_the_error_spread_on_unseen_normal_images() -> None:
+    torch.manual_seed(0)
+    channels, classes = 24, 2
+    mixing = torch.randn(classes, channels, channels) / channels**0.5 + torch.eye(channels)
+
+    def normal_residuals(images_per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        class_index = torch.arange(classes).repeat_interleave(images_per_class)
+        noise = torch.randn(len(class_index), 4, 4, channels)  # correlated per class through `mixing`
+        return torch.einsum("nhwc,ncd->ndhw", noise, mixing[class_index]), class_index
+
+    residual, class_index = normal_residuals(5)  # 80 tokens per class for a 24 x 24 covariance, as in the demo
+    ot = torch.rand(len(class_index), 1, 4, 4)
+    calibration = ScoreCalibration(classes, channels, ot_weight=80.0)
+    calibration.fit(residual, ot, class_index)
+
+    unseen, unseen_class = normal_residuals(200)
+    unseen_spread = calibration.error(unseen, unseen_class).std().item()
+    fitted_spread = calibration.error(residual, class_index).std().item()
+    assert fitted_spread < 0.8 * unseen_spread  # the images the covariance was fitted on look too normal
+    assert (calibration.ot_weight * ot.std()).item() == pytest.approx(unseen_spread, rel=0.15)
 
 
 def test_ledoit_wolf_matches_scikit_learn() -> None:
