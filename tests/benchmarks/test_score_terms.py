@@ -23,12 +23,18 @@ def image_and_pixel_auroc(report: str, row_start: str) -> tuple[float, float]:
     return float(cells[1]), float(cells[2])
 
 
-def test_rows_match_the_model_tested_with_those_weights(tmp_path: Path) -> None:
+def trained_on_brick(tmp_path: Path, **model_args: object) -> tuple[Path, Textures, Engine, HVQTrans]:
+    """A tiny HVQ-Trans trained for one epoch on the generated brick data: data root, datamodule, engine, model."""
     root = tmp_path / "textures"
     data = Textures(root=root, categories=["brick"], train_batch_size=8, eval_batch_size=8, num_workers=0)
     engine = Engine(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", enable_progress_bar=False, logger=False)
-    model = HVQTrans(**TINY_HVQ)
+    model = HVQTrans(**TINY_HVQ, **model_args)
     engine.fit(model, datamodule=data)
+    return root, data, engine, model
+
+
+def test_rows_match_the_model_tested_with_those_weights(tmp_path: Path) -> None:
+    root, data, engine, model = trained_on_brick(tmp_path)
     checkpoint = tmp_path / "model.ckpt"
     engine.trainer.save_checkpoint(checkpoint)
 
@@ -45,11 +51,7 @@ def test_rows_match_the_model_tested_with_those_weights(tmp_path: Path) -> None:
 
 
 def test_a_calibrated_model_gets_its_own_row_matching_its_test(tmp_path: Path) -> None:
-    root = tmp_path / "textures"
-    data = Textures(root=root, categories=["brick"], train_batch_size=8, eval_batch_size=8, num_workers=0)
-    engine = Engine(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", enable_progress_bar=False, logger=False)
-    model = HVQTrans(**TINY_HVQ, calibrate_score=True)
-    engine.fit(model, datamodule=data)
+    root, data, engine, model = trained_on_brick(tmp_path, calibrate_score=True)
     checkpoint = tmp_path / "model.ckpt"
     engine.trainer.save_checkpoint(checkpoint)
 
@@ -66,11 +68,7 @@ def test_a_calibrated_model_gets_its_own_row_matching_its_test(tmp_path: Path) -
 
 
 def test_recalibrate_fits_the_calibration_again_as_validation_does(tmp_path: Path) -> None:
-    root = tmp_path / "textures"
-    data = Textures(root=root, categories=["brick"], train_batch_size=8, eval_batch_size=8, num_workers=0)
-    engine = Engine(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", enable_progress_bar=False, logger=False)
-    model = HVQTrans(**TINY_HVQ, calibrate_score=True)
-    engine.fit(model, datamodule=data)
+    root, data, engine, model = trained_on_brick(tmp_path, calibrate_score=True)
     tested = engine.test(model, datamodule=data)[0]
     calibration = model.model.anomaly_map.calibration
     weight = float(calibration.ot_weight)
