@@ -40,7 +40,7 @@ class TermRecorder(AnomalyMapGenerator):
     """The model's anomaly-map generator that also keeps both terms per token, ``(B, 1, h, w)`` each.
 
     With a calibrated model (``calibrate_score=True``) the error is the calibrated one and the OT term is kept
-    unweighted, so ``error + w * OT`` re-weights exactly what the model sums.
+    unweighted (less its position offset), so ``error + w * OT`` re-weights exactly what the model sums.
     """
 
     def __init__(self, original: AnomalyMapGenerator) -> None:
@@ -52,9 +52,11 @@ class TermRecorder(AnomalyMapGenerator):
     def terms(self, *args: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Record the error and the unweighted OT score (third argument), then return the model's terms."""
         error, weighted_ot = super().terms(*args)
-        ot = args[2]
+        ot = args[2].view_as(error).float()
+        if self.calibration is not None:
+            ot = ot - self.calibration.ot_offset
         self.errors.append(error.cpu())
-        self.ots.append(ot.view_as(error).cpu())
+        self.ots.append(ot.cpu())
         return error, weighted_ot
 
     def take(self) -> tuple[torch.Tensor, torch.Tensor]:

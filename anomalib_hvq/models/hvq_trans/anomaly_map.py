@@ -55,7 +55,7 @@ class AnomalyMapGenerator(nn.Module):
             msg = "A calibrated score whitens the residual per class: pass the class each sample was scored with."
             raise ValueError(msg)
         residual = reconstruction.float() - features.float()
-        return self.calibration.error(residual, class_index), self.calibration.ot_weight * ot
+        return self.calibration.error(residual, class_index), self.calibration.weighted_ot(ot)
 
     def forward(
         self,

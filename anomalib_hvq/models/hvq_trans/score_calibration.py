@@ -13,6 +13,10 @@ tokens), so the sum is the error term alone. Calibration reads, label-free, off 
   count little, and a class's typical residual is not an anomaly. The channels' correlation matrix is shrunk
   towards the identity by the Ledoit-Wolf estimate (a few validation images give fewer tokens than a
   well-conditioned ``C x C`` covariance needs; the shrinkage is computed from the data, no constant is tuned);
+- per token position, each term's mean offset over the normal images (pooled over classes, each class's own
+  level removed): the backbone's zero padding and the decoder make both terms position-dependent (on the demo
+  the error is about one spread higher on the border than in the middle), and the image score, a maximum over
+  positions, would otherwise pick the border of normal images;
 - the OT weight that gives both terms the same standard deviation on those tokens, the error's read out of fold
   (each image scored by the statistics of the class's other images), as it spreads on normal images it was not
   fitted to.
@@ -46,27 +50,35 @@ class ScoreCalibration(nn.Module):
         num_classes: Number of classes K.
         channels: Feature channels C.
         ot_weight: OT weight until :meth:`fit` sets the balanced one.
+        grid: Token grid ``(h, w)`` of the terms (the offsets' shape).
 
     Attributes:
         residual_mean: Mean residual per class ``(K, C)``.
         residual_whitener: Per class the ``(C, C)`` matrix ``W`` with ``W W^T = cov^-1``, so the error of a residual
             row vector ``r`` is ``||(r - mean) W||``; identity before fitting.
+        error_offset, ot_offset: Each term's mean offset per token position ``(h, w)``; zero before fitting.
 
     """
 
-    def __init__(self, num_classes: int, channels: int, ot_weight: float) -> None:
+    def __init__(self, num_classes: int, channels: int, ot_weight: float, grid: tuple[int, int] = (1, 1)) -> None:
         super().__init__()
         self.register_buffer("residual_mean", torch.zeros(num_classes, channels))
+        self.register_buffer("error_offset", torch.zeros(grid))
+        self.register_buffer("ot_offset", torch.zeros(grid))
         self.register_buffer("residual_whitener", torch.eye(channels).repeat(num_classes, 1, 1))
         self.register_buffer("ot_weight", torch.tensor(float(ot_weight)))
         self.register_buffer("fitted", torch.tensor(False))
 
     def error(self, residual: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
-        """Mahalanobis norm ``(B, 1, h, w)`` of residuals ``(B, C, h, w)`` of classes ``(B,)``."""
+        """Mahalanobis norm less its position offset ``(B, 1, h, w)`` of residuals ``(B, C, h, w)``, class ``(B,)``."""
         batch, _, height, width = residual.shape
         tokens = residual.float().flatten(2).transpose(1, 2) - self.residual_mean[class_index].unsqueeze(1)
         whitened = torch.bmm(tokens, self.residual_whitener[class_index])  # (B, h*w, C)
-        return whitened.pow(2).sum(-1).sqrt().view(batch, 1, height, width)
+        return whitened.pow(2).sum(-1).sqrt().view(batch, 1, height, width) - self.error_offset
+
+    def weighted_ot(self, ot: torch.Tensor) -> torch.Tensor:
+        """OT term ``(B, 1, h, w)``: the OT score ``(B, 1, h, w)`` less its position offset, times the weight."""
+        return self.ot_weight * (ot.float() - self.ot_offset)
 
     @torch.no_grad()
     def fit(self, residual: torch.Tensor, ot: torch.Tensor, class_index: torch.Tensor) -> None:
@@ -79,6 +91,7 @@ class ScoreCalibration(nn.Module):
 
         """
         residual, ot = residual.float(), ot.float()
+        grid = residual.shape[-2:]
         tokens = residual.flatten(2).transpose(1, 2)  # (N, h*w, C)
         pooled_mean, pooled_whitener = _mean_and_whitener(tokens.flatten(0, 1))
         mean = pooled_mean.expand_as(self.residual_mean).clone()
@@ -87,7 +100,10 @@ class ScoreCalibration(nn.Module):
             mean[k], whitener[k] = _mean_and_whitener(tokens[class_index == k].flatten(0, 1))
         self.residual_mean.copy_(mean)
         self.residual_whitener.copy_(whitener)
-        error, ot_spread = self._held_out_error(tokens, class_index), ot.std()
+        error, ot = self._held_out_error(tokens, class_index), ot.flatten(1)  # (N, h*w) each
+        self.error_offset = _position_offset(error, class_index).view(grid)
+        self.ot_offset = _position_offset(ot, class_index).view(grid)
+        error, ot_spread = error - self.error_offset.flatten(), (ot - self.ot_offset.flatten()).std()
         if bool(ot_spread > 0) and bool(torch.isfinite(error).all()):
             self.ot_weight.fill_(float(error.std() / ot_spread))
         else:
@@ -100,27 +116,30 @@ class ScoreCalibration(nn.Module):
         )
 
     def _held_out_error(self, tokens: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
-        """Error of each validation token ``(N * h * w,)`` under a calibration fitted without its image.
+        """Error of each validation token ``(N, h*w)`` under a calibration fitted without its image.
 
         A covariance fitted on a few images fits their tokens too well: their own Mahalanobis norms spread less
         than those of unseen normal images, which would under-weight the OT term. So the spread is read
         out of fold: per class, the images are split into up to ``CROSS_FIT_FOLDS`` folds and each fold is
         scored by the mean and whitener of the others (a class with one image keeps its own fit).
         """
-        errors = []
+        error = tokens.new_empty(tokens.shape[:2])
         for k in class_index.unique().tolist():
-            images = tokens[class_index == k]  # (n, h*w, C)
-            if len(images) < 2:
-                errors.append(_norm(images, self.residual_mean[k], self.residual_whitener[k]))
+            members = torch.nonzero(class_index == k).flatten()
+            if len(members) < 2:
+                error[members] = _norm(tokens[members], self.residual_mean[k], self.residual_whitener[k])
                 continue
-            fold = torch.arange(len(images), device=images.device) % min(CROSS_FIT_FOLDS, len(images))
+            fold = torch.arange(len(members), device=members.device) % min(CROSS_FIT_FOLDS, len(members))
             for held_out in range(int(fold.max()) + 1):
-                mean, whitener = _mean_and_whitener(images[fold != held_out].flatten(0, 1))
-                errors.append(_norm(images[fold == held_out], mean, whitener))
-        return torch.cat(errors)
+                fitted, scored = members[fold != held_out], members[fold == held_out]
+                mean, whitener = _mean_and_whitener(tokens[fitted].flatten(0, 1))
+                error[scored] = _norm(tokens[scored], mean, whitener)
+        return error
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         """Read a calibration saved with per-channel scales (``residual_scale``, before the covariance) as diagonal."""
+        for offset in ("error_offset", "ot_offset"):  # calibrations from before the position offsets had none
+            state_dict.setdefault(prefix + offset, torch.zeros_like(getattr(self, offset)))
         scale = state_dict.pop(prefix + "residual_scale", None)
         if scale is not None and prefix + "residual_whitener" not in state_dict:
             state_dict[prefix + "residual_whitener"] = torch.diag_embed(1 / scale)
@@ -146,8 +165,20 @@ def ledoit_wolf(centred: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 
 def _norm(tokens: torch.Tensor, mean: torch.Tensor, whitener: torch.Tensor) -> torch.Tensor:
-    """Flattened norms ``||(t - mean) W||`` of tokens ``(..., C)``."""
-    return ((tokens - mean) @ whitener).norm(dim=-1).flatten()
+    """Norms ``||(t - mean) W||`` ``(...)`` of tokens ``(..., C)``."""
+    return ((tokens - mean) @ whitener).norm(dim=-1)
+
+
+def _position_offset(values: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
+    """Mean per position ``(L,)`` of per-token values ``(N, L)``, each class's mean level removed first.
+
+    Pooled over classes: the offsets come from the network (padding, the decoder), and pooling averages the noise
+    of a few images per class. They sum to zero over positions, so a class's level is not moved.
+    """
+    centred = values.clone()
+    for k in class_index.unique().tolist():
+        centred[class_index == k] -= values[class_index == k].mean()
+    return centred.mean(0)
 
 
 def _mean_and_whitener(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -180,8 +180,9 @@ class HVQTransModel(nn.Module):
 
     def use_score_calibration(self, enabled: bool) -> None:
         """Add (unfitted: the paper's score) or remove the score calibration."""
-        channels, weight = self.feature_extractor.num_channels, self.anomaly_map.ot_weight
-        self.anomaly_map.calibration = ScoreCalibration(self.num_classes, channels, weight) if enabled else None
+        extractor, weight = self.feature_extractor, self.anomaly_map.ot_weight
+        calibration = ScoreCalibration(self.num_classes, extractor.num_channels, weight, extractor.feature_size)
+        self.anomaly_map.calibration = calibration if enabled else None
 
     @property
     def num_classes(self) -> int:
