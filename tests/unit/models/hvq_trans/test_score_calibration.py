@@ -144,6 +144,17 @@ def test_class_without_validation_images_gets_the_pooled_statistics() -> None:
     assert not torch.equal(calibration.residual_whitener[0], torch.eye(3))
 
 
+def test_a_class_with_one_validation_image_is_scored_by_its_own_fit() -> None:
+    # No other image of class 0 to score it out of fold: its own statistics stand in, the weight stays finite.
+    torch.manual_seed(0)
+    residual, ot = torch.randn(4, 3, 4, 4), torch.rand(4, 1, 4, 4)
+    calibration = ScoreCalibration(num_classes=2, channels=3, ot_weight=80.0, grid=(4, 4))
+    calibration.fit(residual, ot, torch.tensor([0, 1, 1, 1]))
+    assert torch.isfinite(calibration.ot_weight) and calibration.ot_weight.item() != 80.0
+    own = residual[:1].flatten(2).transpose(1, 2).flatten(0, 1)
+    torch.testing.assert_close(calibration.residual_mean[0], own.mean(0))
+
+
 def test_constant_residual_gets_a_floor_not_an_infinite_score() -> None:
     # Every token the same residual (the Ledoit-Wolf covariance is all zeros).
     residual = torch.full((2, 3, 4, 4), 0.5)
