@@ -137,7 +137,7 @@ class ScoreCalibration(nn.Module):
         return error
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
-        """Read a calibration saved with per-channel scales (``residual_scale``, before the covariance) as diagonal."""
+        """Read older calibrations: per-channel scales (``residual_scale``) as diagonal, no position offsets as zero."""
         for offset in ("error_offset", "ot_offset"):  # calibrations from before the position offsets had none
             state_dict.setdefault(prefix + offset, torch.zeros_like(getattr(self, offset)))
         scale = state_dict.pop(prefix + "residual_scale", None)
