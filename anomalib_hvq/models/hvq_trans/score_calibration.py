@@ -72,9 +72,9 @@ class ScoreCalibration(nn.Module):
     def error(self, residual: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
         """Mahalanobis norm less its position offset ``(B, 1, h, w)`` of residuals ``(B, C, h, w)``, class ``(B,)``."""
         batch, _, height, width = residual.shape
-        tokens = residual.float().flatten(2).transpose(1, 2) - self.residual_mean[class_index].unsqueeze(1)
-        whitened = torch.bmm(tokens, self.residual_whitener[class_index])  # (B, h*w, C)
-        return whitened.pow(2).sum(-1).sqrt().view(batch, 1, height, width) - self.error_offset
+        tokens = residual.float().flatten(2).transpose(1, 2)  # (B, h*w, C)
+        norms = _norm(tokens, self.residual_mean[class_index].unsqueeze(1), self.residual_whitener[class_index])
+        return norms.view(batch, 1, height, width) - self.error_offset
 
     def weighted_ot(self, ot: torch.Tensor) -> torch.Tensor:
         """OT term ``(B, 1, h, w)``: the OT score ``(B, 1, h, w)`` less its position offset, times the weight."""
@@ -165,8 +165,8 @@ def ledoit_wolf(centred: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 
 def _norm(tokens: torch.Tensor, mean: torch.Tensor, whitener: torch.Tensor) -> torch.Tensor:
-    """Norms ``||(t - mean) W||`` ``(...)`` of tokens ``(..., C)``."""
-    return ((tokens - mean) @ whitener).norm(dim=-1)
+    """Norms ``||(t - mean) W||`` ``(..., L)`` of tokens ``(..., L, C)``; ``mean`` and ``W`` broadcast (batched)."""
+    return ((tokens - mean) @ whitener).pow(2).sum(-1).sqrt()
 
 
 def _position_offset(values: torch.Tensor, class_index: torch.Tensor) -> torch.Tensor:
