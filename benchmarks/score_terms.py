@@ -12,6 +12,9 @@ selects on the test set; the table only reports it. Routing is the model's own (
 image score the model's (max of the average-pooled map). For a model with ``calibrate_score=True`` the error term
 is its calibrated one and its own fitted weight gets a row; ``--recalibrate`` first fits that calibration again on
 the validation set with the installed code (e.g. to score a checkpoint calibrated by an older form the current way).
+Such a model also gets two control rows: the same calibration fitted and applied with no reconstruction at all
+(``rec = 0``, so the error is the Mahalanobis norm of the backbone features per class), with the model's OT score
+and without it. They tell how much of the calibrated score's detection the trained reconstruction provides.
 
 Example (the model README's diagnosis):
     python benchmarks/score_terms.py --ckpt results/HVQTrans/textures/all/latest/weights/lightning/model.ckpt \\
@@ -32,6 +35,7 @@ from anomalib_hvq.data import Textures
 from anomalib_hvq.metrics.functional import MEAN_ROW, per_category_metrics
 from anomalib_hvq.models.components.reconstruction_score import upsample_and_score
 from anomalib_hvq.models.hvq_trans.anomaly_map import AnomalyMapGenerator
+from anomalib_hvq.models.hvq_trans.score_calibration import ScoreCalibration
 
 SHOWN = {"image_AUROC": "image AUROC", "pixel_AUROC": "pixel AUROC", "AUPRO": "AU-PRO"}
 
@@ -46,24 +50,26 @@ class TermRecorder(AnomalyMapGenerator):
     def __init__(self, original: AnomalyMapGenerator) -> None:
         super().__init__(original.ot_weight, original.pool_size)
         self.calibration = original.calibration
-        self.errors: list[torch.Tensor] = []
-        self.ots: list[torch.Tensor] = []
+        self.recorded: dict[str, list[torch.Tensor]] = {}
 
     def terms(self, *args: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Record the error and the unweighted OT score (third argument), then return the model's terms."""
+        """Record both terms, the raw OT score and, when calibrated, the features and classes; return the terms."""
         error, weighted_ot = super().terms(*args)
-        ot = args[2].view_as(error).float()
-        if self.calibration is not None:
-            ot = ot - self.calibration.ot_offset
-        self.errors.append(error.cpu())
-        self.ots.append(ot.cpu())
+        _, features, raw_ot, class_index = args
+        raw_ot = raw_ot.view_as(error).float()
+        ot = raw_ot if self.calibration is None else raw_ot - self.calibration.ot_offset
+        kept = {"error": error, "ot": ot}
+        if self.calibration is not None:  # for the no-reconstruction control
+            kept |= {"features": features.float(), "raw_ot": raw_ot, "classes": class_index}
+        for name, value in kept.items():
+            self.recorded.setdefault(name, []).append(value.cpu())
         return error, weighted_ot
 
-    def take(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The recorded ``(error, ot)`` terms ``(N, 1, h, w)`` since the last call."""
-        terms = torch.cat(self.errors), torch.cat(self.ots)
-        self.errors, self.ots = [], []
-        return terms
+    def take(self) -> dict[str, torch.Tensor]:
+        """The recorded values since the last call: ``error``, ``ot`` (and ``features``, ``raw_ot``, ``classes``)."""
+        taken = {name: torch.cat(values) for name, values in self.recorded.items()}
+        self.recorded = {}
+        return taken
 
 
 def batches(model: HVQTrans, loader: torch.utils.data.DataLoader) -> Iterator[tuple[torch.Tensor, object]]:
@@ -83,10 +89,7 @@ def record(model: HVQTrans, loader: torch.utils.data.DataLoader) -> dict[str, ob
         labels.append(batch.gt_label)
         masks.append(batch.gt_mask if batch.gt_mask is not None else torch.zeros(len(images), *size))
         categories += list(batch.category)
-    error, ot = recorder.take()
-    return {
-        "error": error,
-        "ot": ot,
+    return recorder.take() | {
         "labels": torch.cat(labels),
         "masks": torch.cat(masks).float(),
         "categories": categories,
@@ -99,6 +102,20 @@ def score(terms: dict[str, object], error_weight: float, ot_weight: float, pool_
     token_scores = error_weight * terms["error"] + ot_weight * terms["ot"]
     maps, scores = upsample_and_score(token_scores, terms["size"], pool_size)
     return per_category_metrics(terms["categories"], scores, terms["labels"], maps[:, 0], terms["masks"])
+
+
+def without_reconstruction(
+    validation: dict[str, object], test: dict[str, object], calibration: ScoreCalibration
+) -> tuple[dict[str, object], float]:
+    """The control: the test terms with ``rec = 0``, calibrated afresh on the validation features; and its OT weight.
+
+    The calibration is fitted as the model's is, on the validation images with the classes the model scored them
+    with, on ``0 - feat`` instead of ``rec - feat``; the OT score is the model's (its prototypes are trained).
+    """
+    control = ScoreCalibration(*calibration.residual_mean.shape, 1.0, grid=tuple(calibration.ot_offset.shape))
+    control.fit(-validation["features"], validation["raw_ot"], validation["classes"])
+    terms = {"error": control.error(-test["features"], test["classes"]), "ot": test["raw_ot"] - control.ot_offset}
+    return test | terms, float(control.ot_weight)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -159,8 +176,19 @@ def main(argv: list[str] | None = None) -> str:
         "| score | " + " | ".join(SHOWN.values()) + " |",
         "|---|" + "---|" * len(SHOWN),
     ]
-    for name, (error_weight, ot_weight) in rows.items():
-        mean = score(test, error_weight, ot_weight, pool_size).loc[MEAN_ROW]
+    scored = [(name, test, weights) for name, weights in rows.items()]
+    if calibration is not None:
+        control, weight = without_reconstruction(validation, test, calibration)
+        scored += [
+            (
+                f"no reconstruction (rec = 0): error + {weight:.1f} x OT, calibrated alike (control)",
+                control,
+                (1.0, weight),
+            ),
+            ("no reconstruction (rec = 0): error only, calibrated alike (control)", control, (1.0, 0.0)),
+        ]
+    for name, terms, (error_weight, ot_weight) in scored:
+        mean = score(terms, error_weight, ot_weight, pool_size).loc[MEAN_ROW]
         lines.append(f"| {name} | " + " | ".join(f"{100 * mean[key]:.1f}" for key in SHOWN) + " |")
     report = "\n".join(lines) + "\n"
     args.output.mkdir(parents=True, exist_ok=True)

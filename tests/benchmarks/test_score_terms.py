@@ -87,3 +87,29 @@ def test_recalibrate_fits_the_calibration_again_as_validation_does(tmp_path: Pat
     expected = 100 * tested["image_AUROC/mean"], 100 * tested["pixel_AUROC/mean"]
     assert image_and_pixel_auroc(refitted, row) == pytest.approx(expected, abs=0.051)
     assert "re-fitted on the validation set" in refitted
+
+
+def cells_of_rows(report: str, text: str) -> list[str]:
+    """The metric cells of every table row that contains ``text``."""
+    rows = [line.strip("|").split("|") for line in report.splitlines() if line.startswith("|") and text in line]
+    return ["|".join(cells[1:]) for cells in rows]
+
+
+def test_the_control_is_the_calibration_with_no_reconstruction(tmp_path: Path) -> None:
+    root, _, engine, model = trained_on_brick(tmp_path, calibrate_score=True)
+    arguments = ["--root", str(root), "--categories", "brick", "--weights", "80", "--recalibrate"]
+    engine.trainer.save_checkpoint(tmp_path / "trained.ckpt")
+    with torch.no_grad():  # output heads at zero: this model reconstructs every token as 0
+        model.model.output_heads.weight.zero_()
+        model.model.output_heads.bias.zero_()
+    engine.trainer.save_checkpoint(tmp_path / "zero.ckpt")
+
+    trained = score_terms.main(["--ckpt", str(tmp_path / "trained.ckpt"), *arguments, "--output", str(tmp_path / "a")])
+    zero = score_terms.main(["--ckpt", str(tmp_path / "zero.ckpt"), *arguments, "--output", str(tmp_path / "b")])
+
+    control = cells_of_rows(trained, "no reconstruction (rec = 0)")
+    assert len(control) == 2
+    assert cells_of_rows(zero, "no reconstruction (rec = 0)") == control  # whatever the decoder does
+    # A model whose reconstruction is 0 scores exactly as its control, with and without the OT term.
+    assert cells_of_rows(zero, "(the model's calibrated map)") == control[:1]
+    assert cells_of_rows(zero, "| reconstruction only |") == control[1:]
