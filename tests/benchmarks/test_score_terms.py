@@ -17,10 +17,15 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import score_terms
 
 
+def cells_of_rows(report: str, text: str) -> list[list[str]]:
+    """The metric cells of every table row that contains ``text``."""
+    rows = [line.strip("|").split("|") for line in report.splitlines() if line.startswith("|") and text in line]
+    return [[cell.strip() for cell in cells[1:]] for cells in rows]
+
+
 def image_and_pixel_auroc(report: str, row_start: str) -> tuple[float, float]:
-    row = next(line for line in report.splitlines() if line.startswith(f"| {row_start}"))
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
-    return float(cells[1]), float(cells[2])
+    image, pixel, *_ = cells_of_rows(report, f"| {row_start}")[0]
+    return float(image), float(pixel)
 
 
 def trained_on_brick(tmp_path: Path, **model_args: object) -> tuple[Path, Textures, Engine, HVQTrans]:
@@ -87,12 +92,6 @@ def test_recalibrate_fits_the_calibration_again_as_validation_does(tmp_path: Pat
     expected = 100 * tested["image_AUROC/mean"], 100 * tested["pixel_AUROC/mean"]
     assert image_and_pixel_auroc(refitted, row) == pytest.approx(expected, abs=0.051)
     assert "re-fitted on the validation set" in refitted
-
-
-def cells_of_rows(report: str, text: str) -> list[str]:
-    """The metric cells of every table row that contains ``text``."""
-    rows = [line.strip("|").split("|") for line in report.splitlines() if line.startswith("|") and text in line]
-    return ["|".join(cells[1:]) for cells in rows]
 
 
 def test_the_control_is_the_calibration_with_no_reconstruction(tmp_path: Path) -> None:
